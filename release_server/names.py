@@ -1,0 +1,39 @@
+"""The one place that decides whether a string may be a package name."""
+
+MAX_NAME_BYTES = 255
+
+
+class InvalidName(ValueError):
+    """Raised with a message that tells the client what a valid name looks like."""
+
+
+def name_problem(name: str) -> str | None:
+    """Return why ``name`` is not a valid package name, or None when it is valid."""
+    if not name:
+        return "the file name is empty"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8"
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"the file name is {len(encoded)} bytes long; the limit is {MAX_NAME_BYTES}"
+    if name in (".", ".."):
+        return f"'{name}' is not a file name"
+    if name.startswith("."):
+        return "the file name starts with '.'; hidden names are reserved for the server"
+    if "/" in name or "\\" in name:
+        return "the file name contains a path separator ('/' or '\\'); send one path segment"
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
+        return "the file name contains a NUL or control character"
+    return None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` unchanged, or raise InvalidName saying what is wrong with it."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidName(
+            f"Invalid file name: {problem}. Use 1-255 bytes of UTF-8 without '/', '\\', "
+            "control characters or a leading '.'."
+        )
+    return name
