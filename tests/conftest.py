@@ -1,0 +1,155 @@
+"""Start the real server as a separate process, the way a user starts it, and talk HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-token-5f1d3c"
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command() -> list[str]:
+    """The command that starts the server: the source tree, or the built pyz when
+    RELEASE_SERVER_PYZ names one (run as the distroless image runs it)."""
+    pyz = os.environ.get("RELEASE_SERVER_PYZ")
+    if pyz:
+        return [sys.executable, "-I", "-S", pyz]
+    return [sys.executable, "-m", "release_server"]
+
+
+class ServerProcess:
+    """A running release-server: its URL, storage directory, token and captured log lines."""
+
+    def __init__(
+        self,
+        storage: Path,
+        *,
+        token: str | None = TOKEN,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.storage = storage
+        self.token = token
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        full_env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN", "CONFIG_PATH")}
+        full_env["PYTHONUNBUFFERED"] = "1"
+        if token is not None:
+            full_env["AUTH_TOKEN"] = token
+        full_env.update(env or {})
+        cmd = [
+            *server_command(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage",
+            str(storage),
+            *(args or []),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_ready()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=2)
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not become ready:\n{self.log}")
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Headers that authenticate with this server's token (or the one given)."""
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def upload(self, name: str, data: bytes, **params: str) -> requests.Response:
+        """Upload through the multipart endpoint, as CI clients do."""
+        return requests.post(
+            self.url + "/upload",
+            files={"file": (name, data)},
+            headers=self.auth(),
+            params=params,
+            timeout=30,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=2)
+        return self.proc.returncode
+
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Factory: start_server(storage=None, token=TOKEN, env=None, args=None)."""
+    started: list[ServerProcess] = []
+
+    def start(storage: Path | None = None, **kwargs) -> ServerProcess:
+        storage = storage or tmp_path / "data"
+        storage.mkdir(parents=True, exist_ok=True)
+        server = ServerProcess(storage, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> ServerProcess:
+    """A server on a fresh storage directory with the test token configured."""
+    return start_server()
