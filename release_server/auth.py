@@ -1,0 +1,21 @@
+"""Constant-time bearer-token check. The token itself never leaves this module's caller."""
+
+import hmac
+
+
+class AuthError(Exception):
+    """Why a write was refused; the message says what the client should do."""
+
+
+def check_bearer(authorization: str | None, token: str) -> None:
+    """Raise AuthError unless ``authorization`` is ``Bearer <token>`` for the configured token."""
+    if not token:
+        raise AuthError(
+            "Writes are disabled: no AUTH_TOKEN is configured on the server. "
+            "Set AUTH_TOKEN (or AUTH_TOKEN_FILE) and restart it."
+        )
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise AuthError("Send the upload token as 'Authorization: Bearer <token>'.")
+    if not hmac.compare_digest(credentials.strip().encode("utf-8"), token.encode("utf-8")):
+        raise AuthError("The bearer token is not valid; check the token you send.")

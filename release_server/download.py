@@ -1,0 +1,178 @@
+"""Send a stored file: conditional requests, single byte ranges, and a streamed body.
+
+The file is read from a descriptor opened before the headers are sent, so a download in
+flight when the name is replaced or deleted completes with the old bytes, intact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from email.utils import formatdate, parsedate_to_datetime
+from urllib.parse import quote
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .github import content_type
+
+READ_SIZE = 1 << 20
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback and an RFC 6266 ``filename*`` when needed."""
+    ascii_name = name.encode("ascii", "replace").decode("ascii").replace('"', "_")
+    ascii_name = ascii_name.replace("?", "_") if ascii_name != name else ascii_name
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """One byte range as (first, last); None when the header is absent, malformed or asks
+    for several ranges (the whole file is sent); False when it cannot be satisfied."""
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if not match or match.group(1) == match.group(2) == "":
+        return None
+    first_text, last_text = match.groups()
+    if first_text == "":
+        length = int(last_text)
+        if length == 0 or size == 0:
+            return False
+        return max(size - length, 0), size - 1
+    first = int(first_text)
+    last = int(last_text) if last_text else size - 1
+    if last < first:
+        return None
+    if first >= size:
+        return False
+    return first, min(last, size - 1)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _not_modified_since(header: str, mtime: float) -> bool:
+    try:
+        return int(mtime) <= parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+
+
+class FileDownload(Response):
+    """The answer to GET/HEAD of a package, built from an open descriptor it then owns."""
+
+    def __init__(
+        self,
+        fd: int,
+        st: os.stat_result,
+        name: str,
+        sha256: str,
+        request_headers: Headers,
+        *,
+        head: bool,
+        on_complete: Callable[[], None] | None = None,
+    ) -> None:
+        self.fd = fd
+        self.head = head
+        self.on_complete = on_complete
+        self.background = None
+        size = st.st_size
+        etag = f'"{sha256}"'
+        headers = {
+            "etag": etag,
+            "last-modified": formatdate(st.st_mtime, usegmt=True),
+            "accept-ranges": "bytes",
+            "cache-control": "no-cache",
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "default-src 'none'; sandbox",
+        }
+        self.first, self.length = 0, size
+        self.status_code = 200
+        if_none_match = request_headers.get("if-none-match")
+        if_modified_since = request_headers.get("if-modified-since")
+        if (if_none_match is not None and _etag_matches(if_none_match, etag)) or (
+            if_none_match is None
+            and if_modified_since
+            and _not_modified_since(if_modified_since, st.st_mtime)
+        ):
+            self.status_code, self.length = 304, 0
+        else:
+            headers["content-type"] = content_type(name)
+            headers["content-disposition"] = content_disposition(name)
+            wanted = self._range(request_headers, size, etag)
+            if wanted is False:
+                self.status_code, self.length = 416, 0
+                headers["content-range"] = f"bytes */{size}"
+                headers["content-type"] = "application/json"
+            elif wanted:
+                self.status_code = 206
+                self.first, last = wanted
+                self.length = last - self.first + 1
+                headers["content-range"] = f"bytes {self.first}-{last}/{size}"
+            headers["content-length"] = str(self.length)
+        self.full = self.status_code == 200
+        self.sent_all = False
+        self.body = b""
+        self.init_headers(headers)
+
+    @staticmethod
+    def _range(request_headers: Headers, size: int, etag: str) -> tuple[int, int] | bool | None:
+        header = request_headers.get("range")
+        if header is None:
+            return None
+        if_range = request_headers.get("if-range")
+        if if_range is not None and if_range.strip() != etag:
+            return None
+        return parse_range(header, size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = b'{"detail":"Range not satisfiable"}' if self.status_code == 416 else b""
+            if self.status_code == 416:
+                self.headers["content-length"] = str(len(body))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            if self.head or self.length == 0:
+                await send({"type": "http.response.body", "body": body})
+                return
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+                await self._stream(send)
+                group.cancel_scope.cancel()
+            if self.full and self.sent_all and self.on_complete is not None:
+                self.on_complete()
+        finally:
+            os.close(self.fd)
+
+    async def _stream(self, send: Send) -> None:
+        offset, remaining = self.first, self.length
+        while remaining > 0:
+            chunk = await run_in_threadpool(os.pread, self.fd, min(READ_SIZE, remaining), offset)
+            if not chunk:
+                raise OSError("file shrank while it was being sent")
+            offset += len(chunk)
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+        self.sent_all = True
+
+    @staticmethod
+    async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope.cancel()
+                return

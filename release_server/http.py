@@ -1,0 +1,80 @@
+"""Small HTTP helpers the routes share: error answers, JSON, content negotiation, base URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-_]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error in both shapes clients know: ``detail`` (this API) and ``message`` (GitHub)."""
+    return json_response({"detail": message, "message": message}, status, headers)
+
+
+def json_bytes(data: object) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(
+    data: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json_bytes(data), status, headers, media_type="application/json")
+
+
+def _quality(accept: str, wanted: str) -> float:
+    """The q-value ``accept`` gives ``wanted`` (exact type beats ``type/*`` beats ``*/*``)."""
+    best = (-1, 0.0)
+    main_type = wanted.split("/")[0]
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower()
+        if media == wanted:
+            rank = 2
+        elif media == f"{main_type}/*":
+            rank = 1
+        elif media == "*/*":
+            rank = 0
+        else:
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if rank > best[0]:
+            best = (rank, quality)
+    return best[1]
+
+
+def prefers_html(accept: str | None) -> bool:
+    """True when the client ranks text/html above application/json (browsers do)."""
+    if not accept:
+        return False
+    html = _quality(accept, "text/html")
+    return html > 0 and html > _quality(accept, "application/json")
+
+
+def base_url(request: Request, public_url: str, trust_proxy: bool) -> str:
+    """The external base URL: PUBLIC_URL, else the request's scheme, host and root path
+    (X-Forwarded-Proto/Host are believed only when TRUST_PROXY is on)."""
+    if public_url:
+        return public_url
+    scheme = request.url.scheme
+    host = request.headers.get("host", "")
+    if trust_proxy:
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+    if scheme not in ("http", "https"):
+        scheme = request.url.scheme
+    if not _HOST.match(host):
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}{request.scope.get('root_path', '').rstrip('/')}"
