@@ -79,6 +79,7 @@ class FileDownload(Response):
         request_headers: Headers,
         *,
         head: bool,
+        media_type: str | None = None,
         on_complete: Callable[[], None] | None = None,
     ) -> None:
         self.fd = fd
@@ -106,7 +107,7 @@ class FileDownload(Response):
         ):
             self.status_code, self.length = 304, 0
         else:
-            headers["content-type"] = content_type(name)
+            headers["content-type"] = media_type or content_type(name)
             headers["content-disposition"] = content_disposition(name)
             wanted = self._range(request_headers, size, etag)
             if wanted is False:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute, Route
 
 from . import github, page
@@ -42,6 +43,22 @@ AVATAR = (
     b'<rect width="16" height="16" rx="3" fill="#2f6feb"/>'
     b'<path d="M4 9l4-5 4 5H9v3H7V9z" fill="#fff"/></svg>'
 )
+
+
+class AnyText(Convertor[str]):
+    """Like ``path`` but also matches control characters, so names.py (not the router)
+    decides, and a bad name gets a 400 that says why instead of a 404."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anytext", AnyText())
 
 
 class Api:
@@ -213,7 +230,12 @@ class Api:
                 return error(404, f"No asset with id {wanted}; list them at /latest.")
             accept = request.headers.get("accept", "")
             if "application/octet-stream" in accept.lower():
-                return await self.send_file(request, package.name, head=request.method == "HEAD")
+                return await self.send_file(
+                    request,
+                    package.name,
+                    head=request.method == "HEAD",
+                    media_type="application/octet-stream",
+                )
             links = self.api_links(request, api)
             return json_response(github.asset_document(package, links))
 
@@ -247,7 +269,9 @@ class Api:
             return error(400, str(problem))
         return await self.send_file(request, name, head=request.method == "HEAD")
 
-    async def send_file(self, request: Request, name: str, head: bool) -> Response:
+    async def send_file(
+        self, request: Request, name: str, head: bool, media_type: str | None = None
+    ) -> Response:
         try:
             fd, st = self.storage.open(name)
         except NotFound:
@@ -266,6 +290,7 @@ class Api:
             digest,
             request.headers,
             head=head,
+            media_type=media_type,
             on_complete=lambda: self.storage.count_download(st),
         )
 
@@ -447,7 +472,7 @@ def paginated(request: Request, items: list) -> Response:
 
 
 def routes(api: Api) -> list[BaseRoute]:
-    assets = "/assets/{filename:path}"
+    assets = "/assets/{filename:anytext}"
     return [
         Route("/", api.home),
         Route("/healthz", api.healthz, methods=["GET", "HEAD"]),

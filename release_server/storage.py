@@ -36,6 +36,8 @@ SIDECAR_SUFFIX = ".sha256"
 RACY_NS = 2_000_000_000
 #: How long download counts in a cached listing may lag behind the counters on disk.
 COUNTS_TTL_NS = 1_000_000_000
+#: Below this much free space the storage is reported as full (not ready).
+MIN_FREE_BYTES = 64 * 1024
 
 _HEX64 = re.compile(rb"^[0-9a-f]{64}\s*$")
 logger = logging.getLogger("release_server.storage")
@@ -180,26 +182,26 @@ class Storage:
     # -- start-up and readiness ----------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the directories and check they are usable; raise OSError if not."""
+        """Create the directories and prove a file can be written; raise OSError if not."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.meta.mkdir(exist_ok=True)
-        problem = self.problem()
-        if problem:
-            raise PermissionError(problem)
+        Upload(self.root, "", 0).discard()
 
     def problem(self) -> str | None:
-        """Why storage is not ready (not readable or writable), or None when it is."""
-        probe = self.root / f"{TMP_PREFIX}ready-{uuid.uuid4().hex}"
+        """Why storage is not ready (unreadable, unwritable or full), or None when it is.
+
+        Checked without writing, so readiness probes do not disturb the listing cache."""
         try:
             os.listdir(self.root)
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, b"ok")
-            finally:
-                os.close(fd)
-                os.unlink(probe)
+            if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+                return f"storage {str(self.root)!r} is not writable by this process"
+            space = os.statvfs(self.root)
         except OSError as error:
             return f"storage {str(self.root)!r} is not usable: {error.strerror}"
+        if space.f_flag & os.ST_RDONLY:
+            return f"storage {str(self.root)!r} is on a read-only filesystem"
+        if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
+            return f"storage {str(self.root)!r} is full: uploads answer 507 until space is freed"
         return None
 
     def remove_stale_temp_files(self) -> list[str]:

@@ -42,6 +42,12 @@ def parse_checksum(value: str | None, source: str) -> str | None:
     return match.group(1).lower()
 
 
+def html5_unescape(filename: str) -> str:
+    """Undo the escapes browsers and urllib3 apply to form file names (WHATWG HTML:
+    ``"`` as %22, CR as %0D, LF as %0A), so the server sees the name the client meant."""
+    return filename.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
 class BatchedWriter:
     """Collects chunks and writes them to the Upload in a thread, a batch at a time."""
 
@@ -138,7 +144,7 @@ class MultipartReceiver:
         if raw_name is None:
             raise Rejected(400, "The 'file' field has no filename; send it as a file upload.")
         try:
-            name = check_name(raw_name.decode("latin-1").encode("latin-1").decode("utf-8"))
+            name = check_name(html5_unescape(raw_name.decode("utf-8")))
         except UnicodeDecodeError:
             raise Rejected(400, "The file name is not valid UTF-8.") from None
         except InvalidName as error:
