@@ -10,9 +10,10 @@ else
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         chromium chromium-driver fonts-dejavu-core >/dev/null
     echo "browser.sh: installed $(chromium --version 2>/dev/null)"
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check "selenium>=4.20"
+# PYTHON: the interpreter that runs pytest (default python3).
+"${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check "selenium>=4.20"
