@@ -47,12 +47,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
             return False
         return max(size - length, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None
     if first >= size:
         return False
-    return first, min(last, size - 1)
+    return first, min(int(last_text) if last_text else size - 1, size - 1)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
