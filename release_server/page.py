@@ -34,7 +34,7 @@ background:var(--head);border:1px solid var(--line);border-radius:6px}
 .cmd code{flex:1}
 button,input{font:inherit;color:inherit}
 button{padding:.125rem .625rem;border:1px solid var(--line);border-radius:6px;\
-background:var(--bg);cursor:pointer;white-space:nowrap;font-size:.875rem}
+background:var(--bg);cursor:pointer;white-space:nowrap;font-size:.875rem;min-width:4.5rem}
 button:hover{border-color:var(--muted)}
 button.done{color:var(--ok);border-color:var(--ok)}
 .tools{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:center;margin:0 0 .75rem}

@@ -251,6 +251,7 @@ def test_copy_button_puts_the_sha256_on_the_clipboard(browser, filled) -> None:
     assert button.get_attribute("aria-label") == f"Copy SHA-256 of {EVIL}"
     button.send_keys(Keys.ENTER)
     wait_for(lambda: button.text == "Copied")
+    screenshot(browser, "copied-1280-light")
     clipboard = browser.execute_async_script(
         "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0](String(e)))"
     )
@@ -259,11 +260,12 @@ def test_copy_button_puts_the_sha256_on_the_clipboard(browser, filled) -> None:
 
 
 def test_copy_falls_back_to_selecting_the_text(browser, filled) -> None:
-    open_page(browser, filled.url)
+    open_page(browser, filled.url, width=375, scheme="dark")
     browser.execute_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
     button = browser.find_element(By.CSS_SELECTOR, "tbody tr:first-child button")
     button.click()
     wait_for(lambda: button.text == "Selected: press Ctrl+C")
+    screenshot(browser, "copy-fallback-375-dark")
     selected = browser.execute_script("return getSelection().toString()")
     assert selected == hashlib.sha256(PACKAGES[list(PACKAGES)[-1]]).hexdigest()
     assert_clean(browser, filled.url)
