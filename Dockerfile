@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# release-server as a distroless image: a builder stage makes the zipapp, the final stage
+# holds only that file (plus an empty /data owned by the nonroot user) on a bare Python 3.11.
+#   scripts/build.sh                      # honours REGISTRY, IMAGE_NAME, TAG
+#   docker run -p 8000:8000 -e AUTH_TOKEN=... -v release-data:/data IMAGE
+
+FROM python:3.11-slim AS builder
+WORKDIR /src
+COPY build/requirements.txt build/pyz.py build/
+COPY release_server/ release_server/
+# The pyz's pycs are compiled for this Python 3.11, the minor version the final stage runs.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python build/pyz.py \
+    && mkdir -p /out/data
+
+FROM gcr.io/distroless/python3-debian12:nonroot
+ARG REGISTRY=ghcr.io
+ARG IMAGE_NAME=local/release-server
+ARG TAG=dev
+ARG VERSION=${TAG}
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/${IMAGE_NAME}
+LABEL org.opencontainers.image.title="release-server" \
+      org.opencontainers.image.description="A small, self-hosted server for release packages with a GitHub-Releases-compatible API." \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.url="https://${REGISTRY}/${IMAGE_NAME}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.ref.name="${TAG}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="gcr.io/distroless/python3-debian12:nonroot"
+
+COPY --from=builder /src/dist/release-server.pyz /app/release-server.pyz
+# A new volume takes the owner of the image's directory: nonroot (65532) can write to it.
+COPY --from=builder --chown=65532:65532 /out/data /data
+ENV STORAGE_PATH=/data HOST=0.0.0.0 PORT=8000
+VOLUME /data
+EXPOSE 8000
+# nonroot, numeric: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 65532:65532
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python3", "-I", "-S", "/app/release-server.pyz", "healthcheck"]
+ENTRYPOINT ["python3", "-I", "-S", "/app/release-server.pyz"]

@@ -1,0 +1,206 @@
+"""Build ``dist/release-server.pyz``: the server and its pinned dependencies in one zipapp.
+
+The result runs on a bare interpreter as ``python3 -I -S release-server.pyz`` (no
+site-packages needed), so a VM or a distroless image needs nothing but Python 3.11+.
+
+Why each step is the way it is:
+
+* Dependencies come from ``build/requirements.txt`` (pip-compile, ``--generate-hashes``), are
+  downloaded with ``--require-hashes`` and must all be ``none-any`` wheels: pure Python,
+  so one pyz runs on every platform.
+* zipimport never looks in ``__pycache__``; it loads ``module.pyc`` stored beside
+  ``module.py``. So every module is compiled the ``compileall -b`` way, as an unchecked-hash
+  pyc: no timestamp inside (reproducible) and no source check at import (fast start).
+  Sources stay in the archive, for tracebacks and for interpreters of another minor
+  version, which skip the pycs (other magic number) and compile the sources instead.
+* ``zipapp.create_archive`` on a directory stores files in file-system order with their
+  mtimes, so the archive is written here with ``zipfile`` (sorted names, fixed timestamps
+  and modes) and ``zipapp`` adds the interpreter line and the executable bit.
+
+Same sources, same requirements and the same Python minor version give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipapp
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "build" / "requirements.txt"
+PACKAGE = ROOT / "release_server"
+DEFAULT_OUTPUT = ROOT / "dist" / "release-server.pyz"
+INTERPRETER = "/usr/bin/env python3"
+# The name compiled into the pycs' co_filename: the temporary build directory must not leak.
+ARCHIVE_NAME = "release-server.pyz"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+
+# Guarded: hypercorn's worker processes are started with multiprocessing "spawn".
+MAIN_PY = '''\
+"""Entry point of release-server.pyz: the same CLI as ``python -m release_server``."""
+
+import sys
+
+from release_server.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+class BuildError(Exception):
+    """A problem the person building must fix; printed as one line."""
+
+
+def run(what: str, command: list[str]) -> None:
+    """Run a build tool; it explains its own failure on stderr, this names the step."""
+    returncode = subprocess.run(command).returncode
+    if returncode:
+        raise BuildError(f"{what} failed (exit {returncode})")
+
+
+def download_wheels(dest: Path) -> list[Path]:
+    """Fetch the pinned wheels, checking their hashes; refuse anything but pure Python."""
+    run(
+        "pip download",
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--dest",
+            str(dest),
+            "--requirement",
+            str(REQUIREMENTS),
+        ],
+    )
+    wheels = sorted(dest.glob("*.whl"))
+    for wheel in wheels:
+        # name-version[-build]-python-abi-platform.whl
+        abi, platform = wheel.stem.split("-")[-2:]
+        if (abi, platform) != ("none", "any"):
+            raise BuildError(f"{wheel.name} is not pure Python; the pyz takes none-any wheels only")
+    return wheels
+
+
+def unpack_wheel(wheel: Path, app: Path) -> None:
+    """Install a pure-Python wheel by unpacking it (its contents are the purelib tree)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        extra = [name for name in names if name.split("/")[0].endswith(".data")]
+        if extra:
+            raise BuildError(f"{wheel.name} installs files outside site-packages: {extra[0]}")
+        archive.extractall(app)
+
+
+def compile_tree(app: Path) -> None:
+    """Write ``module.pyc`` beside every ``module.py`` as unchecked-hash pycs.
+
+    A fresh isolated interpreter does it, so neither the environment (PYTHONOPTIMIZE...)
+    nor this process's state can change the bytes.
+    """
+    run(
+        "compileall",
+        [
+            sys.executable,
+            "-I",
+            "-m",
+            "compileall",
+            "-q",
+            "-b",
+            "-o",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-d",
+            ARCHIVE_NAME,
+            str(app),
+        ],
+    )
+
+
+def archive_bytes(app: Path) -> bytes:
+    """The zip of ``app``: sorted entries, fixed times and modes, the shebang first.
+
+    The interpreter line is written before the entries so that their offsets are the
+    final ones; ``zipapp`` replaces that line with the identical one.
+    """
+    buffer = io.BytesIO()
+    buffer.write(f"#!{INTERPRETER}\n".encode())
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(app.rglob("*"), key=lambda p: p.relative_to(app).as_posix()):
+            name = path.relative_to(app).as_posix()
+            is_dir = path.is_dir()
+            info = zipfile.ZipInfo(name + "/" if is_dir else name, FIXED_TIME)
+            info.create_system = 3  # Unix, whatever the build machine
+            if is_dir:
+                info.external_attr = (0o40755 << 16) | 0x10  # drwxr-xr-x + MS-DOS directory flag
+                archive.writestr(info, b"")
+            else:
+                info.external_attr = 0o100644 << 16  # -rw-r--r--
+                # Every start reads the pycs: stored, they load ~20 ms faster than deflated.
+                # Sources and metadata are rarely read: deflated, they halve the size.
+                if path.suffix != ".pyc":
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return buffer.getvalue()
+
+
+def build(output: Path) -> Path:
+    """Assemble, compile and write the pyz; the output appears atomically."""
+    with tempfile.TemporaryDirectory(prefix="release-server-pyz-") as tmp:
+        app = Path(tmp) / "app"
+        app.mkdir()
+        for wheel in download_wheels(Path(tmp) / "wheels"):
+            unpack_wheel(wheel, app)
+        shutil.copytree(
+            PACKAGE, app / "release_server", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        (app / "__main__.py").write_text(MAIN_PY, encoding="utf-8")
+        compile_tree(app)
+        data = archive_bytes(app)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    zipapp.create_archive(io.BytesIO(data), str(partial), interpreter=INTERPRETER)
+    os.replace(partial, output)
+    return output
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="where to write the pyz (default: dist/release-server.pyz)",
+    )
+    args = parser.parse_args()
+    try:
+        output = build(args.output.resolve())
+    except BuildError as problem:
+        print(f"build/pyz.py: error: {problem}", file=sys.stderr)
+        return 1
+    data = output.read_bytes()
+    print(
+        f"{output}: {len(data) / 1024:.0f} KiB, sha256 {hashlib.sha256(data).hexdigest()}, "
+        f"compiled for Python {sys.version_info.major}.{sys.version_info.minor}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
