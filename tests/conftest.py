@@ -26,13 +26,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_command() -> list[str]:
-    """The command that starts the server: the source tree, or the built pyz when
-    RELEASE_SERVER_PYZ names one (run as the distroless image runs it)."""
+def pyz_command(pyz: str | Path) -> list[str]:
+    """How the distroless image runs the zipapp: isolated, without site-packages."""
+    return [sys.executable, "-I", "-S", str(pyz)]
+
+
+def default_command() -> list[str]:
+    """The source tree, or the pyz named by RELEASE_SERVER_PYZ (for benchmarks)."""
     pyz = os.environ.get("RELEASE_SERVER_PYZ")
-    if pyz:
-        return [sys.executable, "-I", "-S", pyz]
-    return [sys.executable, "-m", "release_server"]
+    return pyz_command(pyz) if pyz else [sys.executable, "-m", "release_server"]
+
+
+@pytest.fixture(scope="session", params=["source", "pyz"])
+def server_command(request: pytest.FixtureRequest, tmp_path_factory) -> list[str]:
+    """Every black-box test runs twice: against the source tree and the built zipapp.
+
+    The pyz is RELEASE_SERVER_PYZ if set, else built once per session with build/pyz.py."""
+    if request.param == "source":
+        return [sys.executable, "-m", "release_server"]
+    pyz = os.environ.get("RELEASE_SERVER_PYZ")
+    if not pyz:
+        pyz = str(tmp_path_factory.mktemp("pyz") / "release-server.pyz")
+        built = subprocess.run(
+            [sys.executable, str(ROOT / "build" / "pyz.py"), "--output", pyz],
+            capture_output=True,
+            text=True,
+        )
+        if built.returncode != 0:
+            pytest.fail(f"building the pyz failed:\n{built.stdout}{built.stderr}")
+    return pyz_command(pyz)
 
 
 class ServerProcess:
@@ -46,6 +68,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
         port: int | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.storage = storage
         self.token = token
@@ -58,7 +81,7 @@ class ServerProcess:
             full_env["AUTH_TOKEN"] = token
         full_env.update(env or {})
         cmd = [
-            *server_command(),
+            *(command or default_command()),
             "--host",
             "127.0.0.1",
             "--port",
@@ -133,14 +156,14 @@ StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
+def start_server(tmp_path: Path, server_command: list[str]) -> Iterator[StartServer]:
     """Factory: start_server(storage=None, token=TOKEN, env=None, args=None)."""
     started: list[ServerProcess] = []
 
     def start(storage: Path | None = None, **kwargs) -> ServerProcess:
         storage = storage or tmp_path / "data"
         storage.mkdir(parents=True, exist_ok=True)
-        server = ServerProcess(storage, **kwargs)
+        server = ServerProcess(storage, command=server_command, **kwargs)
         started.append(server)
         return server
 

@@ -10,14 +10,24 @@ import time
 
 import pytest
 import requests
-from conftest import ROOT, ServerProcess, free_port, server_command
+from conftest import ROOT, ServerProcess, free_port
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd=ROOT, timeout: float = 20):
+@pytest.fixture
+def run_cli(server_command: list[str]):
+    """Run the CLI (source tree or pyz) to completion."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd=ROOT, timeout: float = 20):
+        return cli(server_command, *args, env=env, cwd=cwd, timeout=timeout)
+
+    return run
+
+
+def cli(command: list[str], *args: str, env=None, cwd=ROOT, timeout: float = 20):
     full_env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN", "CONFIG_PATH")}
     full_env.update(env or {})
     return subprocess.run(
-        [*server_command(), *args],
+        [*command, *args],
         env=full_env,
         cwd=cwd,
         capture_output=True,
@@ -45,7 +55,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd=ROOT, timeout: fl
         (["--storage", "/proc/forbidden"], {}, "STORAGE_PATH"),
     ],
 )
-def test_bad_configuration_exits_2_with_one_line(args, env, named) -> None:
+def test_bad_configuration_exits_2_with_one_line(run_cli, args, env, named) -> None:
     result = run_cli(*args, "--port", str(free_port()), env=env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -54,7 +64,7 @@ def test_bad_configuration_exits_2_with_one_line(args, env, named) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_unwritable_storage_exits_2(tmp_path) -> None:
+def test_unwritable_storage_exits_2(run_cli, tmp_path) -> None:
     target = tmp_path / "file-not-dir"
     target.write_text("x")
     result = run_cli("--storage", str(target / "sub"), "--port", str(free_port()))
@@ -92,7 +102,7 @@ def test_token_from_file(start_server, tmp_path) -> None:
     assert ok.status_code == 201
 
 
-def test_defaults_serve_data_on_8000(tmp_path) -> None:
+def test_defaults_serve_data_on_8000(server_command, tmp_path) -> None:
     """No arguments: ./data on 127.0.0.1:8000 (skipped if that port is taken)."""
     try:
         requests.get("http://127.0.0.1:8000/", timeout=0.5)
@@ -101,7 +111,7 @@ def test_defaults_serve_data_on_8000(tmp_path) -> None:
         pass
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN", "CONFIG_PATH", "PORT")}
     proc = subprocess.Popen(
-        server_command(), cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        server_command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         server = ServerProcess.__new__(ServerProcess)
@@ -114,7 +124,7 @@ def test_defaults_serve_data_on_8000(tmp_path) -> None:
         proc.wait(10)
 
 
-def test_healthcheck_subcommand(server: ServerProcess) -> None:
+def test_healthcheck_subcommand(run_cli, server: ServerProcess) -> None:
     ok = run_cli("healthcheck", "--url", f"{server.url}/healthz")
     assert ok.returncode == 0
     assert run_cli("healthcheck", env={"PORT": str(server.port)}).returncode == 0
@@ -123,7 +133,7 @@ def test_healthcheck_subcommand(server: ServerProcess) -> None:
     assert "healthcheck" in down.stderr
 
 
-def test_help_and_version() -> None:
+def test_help_and_version(run_cli) -> None:
     helped = run_cli("--help")
     assert helped.returncode == 0
     for flag in ("--host", "--port", "--storage", "--max-packages", "--workers", "--certfile"):
@@ -152,7 +162,7 @@ def test_logs_are_json_with_request_fields_and_no_token(server: ServerProcess) -
     assert "wrong-token-99" not in server.log
 
 
-def test_tls(start_server, tmp_path) -> None:
+def test_tls(server_command, tmp_path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     made = subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
@@ -163,7 +173,7 @@ def test_tls(start_server, tmp_path) -> None:
         pytest.skip("openssl is not available to make a test certificate")
     port = free_port()
     proc = subprocess.Popen(
-        [*server_command(), "--port", str(port), "--storage", str(tmp_path / "d"),
+        [*server_command, "--port", str(port), "--storage", str(tmp_path / "d"),
          "--certfile", str(cert), "--keyfile", str(key)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
