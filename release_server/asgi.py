@@ -58,5 +58,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(AccessLogMiddleware, observe=api.metrics.observe_request)
     return app

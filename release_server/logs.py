@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,12 +69,17 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+#: Called after each request with method, route template, status, bytes sent and seconds.
+Observer = Callable[[str, str, int, int, float], None]
+
+
 class AccessLogMiddleware:
     """Logs method, path, status, bytes, duration and client of each request, and echoes
     (or creates) its ``X-Request-ID``. Pure ASGI so streaming bodies are not buffered."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,7 +105,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_logged)
         finally:
+            seconds = time.perf_counter() - started
             client = scope.get("client")
+            if self.observe is not None:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.observe(scope["method"], route, status or 500, sent, seconds)
             log_event(
                 access_logger,
                 "request",
@@ -107,7 +117,7 @@ class AccessLogMiddleware:
                 path=scope["path"],
                 status=status or 500,
                 bytes=sent,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
                 client=f"{client[0]}:{client[1]}" if client else None,
                 request_id=request_id,
             )

@@ -21,6 +21,7 @@ from .config import Settings
 from .download import FileDownload
 from .http import base_url, error, json_bytes, json_response, prefers_html
 from .logs import log_event
+from .metrics import Metrics
 from .names import InvalidName, check_name
 from .package import Package
 from .retention import choose_pruned
@@ -67,6 +68,7 @@ class Api:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
         self.storage = storage
+        self.metrics = Metrics()
         self._documents: dict[tuple[str, str, str], bytes] = {}
         self._documents_version = ""
         self.openapi = (
@@ -135,6 +137,13 @@ class Api:
         if problem:
             return PlainTextResponse(problem, status_code=503)
         return PlainTextResponse("OK")
+
+    async def metrics_text(self, request: Request) -> Response:
+        listing = await self.listing()
+        return PlainTextResponse(
+            self.metrics.render(listing.packages),
+            media_type="text/plain; version=0.0.4",
+        )
 
     async def openapi_yaml(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/yaml")
@@ -291,8 +300,12 @@ class Api:
             request.headers,
             head=head,
             media_type=media_type,
-            on_complete=lambda: self.storage.count_download(st),
+            on_complete=lambda: self.downloaded(st),
         )
+
+    def downloaded(self, st: os.stat_result) -> None:
+        self.storage.count_download(st)
+        self.metrics.count("downloads")
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -308,6 +321,7 @@ class Api:
             return error(400, str(problem))
         except NotFound:
             return error(404, f"No package named {name!r}; nothing was deleted.")
+        self.metrics.count("deletes")
         log_event(logger, "deleted", name=name, size=package.size, sha256=package.sha256 or None)
         return Response(status_code=204)
 
@@ -400,6 +414,9 @@ class Api:
             for upload in uploads:
                 await run_in_threadpool(upload.discard)
         pruned = await run_in_threadpool(self.prune, package.name)
+        self.metrics.count("uploads")
+        self.metrics.count("upload_bytes", package.size)
+        self.metrics.count("pruned", len(pruned))
         log_event(
             logger,
             "uploaded",
@@ -479,6 +496,7 @@ def routes(api: Api) -> list[BaseRoute]:
         Route("/health", api.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", api.readyz, methods=["GET", "HEAD"]),
         Route("/openapi.yaml", api.openapi_yaml),
+        Route("/metrics", api.metrics_text),
         Route("/avatar.svg", api.avatar),
         Route("/packages", api.packages),
         Route("/latest", api.latest),
