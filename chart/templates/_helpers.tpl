@@ -1,0 +1,133 @@
+{{/*
+The chart name, or nameOverride.
+*/}}
+{{- define "release-server.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the release's resources (63 characters at most, a DNS label).
+*/}}
+{{- define "release-server.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "release-server.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "release-server.labels" -}}
+helm.sh/chart: {{ include "release-server.chart" . }}
+{{ include "release-server.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "release-server.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "release-server.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "release-server.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "release-server.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository plus digest when set, else tag (default: appVersion).
+*/}}
+{{- define "release-server.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret that holds the token ("" when no token is configured).
+*/}}
+{{- define "release-server.secretName" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecret }}
+{{- else if .Values.auth.token }}
+{{- include "release-server.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "release-server.claimName" -}}
+{{- default (include "release-server.fullname" .) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+"true" when the pods can share their storage (a ReadWriteMany claim).
+*/}}
+{{- define "release-server.sharedStorage" -}}
+{{- if and .Values.persistence.enabled (eq .Values.persistence.accessMode "ReadWriteMany") }}true{{ end }}
+{{- end }}
+
+{{/*
+TRUST_PROXY: "auto" turns it on behind an Ingress or an HTTPRoute.
+*/}}
+{{- define "release-server.trustProxy" -}}
+{{- $trust := .Values.config.trustProxy }}
+{{- if eq (toString $trust) "auto" }}
+{{- $trust = or .Values.ingress.enabled .Values.httpRoute.enabled }}
+{{- end }}
+{{- if $trust }}1{{ else }}0{{ end }}
+{{- end }}
+
+{{/*
+The base URL users reach the server at, for NOTES.txt ("" when only port-forward works).
+*/}}
+{{- define "release-server.url" -}}
+{{- if .Values.config.publicUrl }}
+{{- .Values.config.publicUrl | trimSuffix "/" }}
+{{- else if .Values.ingress.enabled }}
+{{- $host := (first .Values.ingress.hosts).host }}
+{{- $tls := false }}
+{{- range .Values.ingress.tls }}{{ if has $host .hosts }}{{ $tls = true }}{{ end }}{{ end }}
+{{- printf "%s://%s" (ternary "https" "http" $tls) $host }}
+{{- else if and .Values.httpRoute.enabled .Values.httpRoute.hostnames }}
+{{- printf "http://%s" (first .Values.httpRoute.hostnames) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks that values.schema.json cannot express; rendering fails with a clear message.
+*/}}
+{{- define "release-server.validate" -}}
+{{- if and .Values.ingress.enabled .Values.httpRoute.enabled }}
+{{- fail "ingress.enabled and httpRoute.enabled are both true: expose release-server through an Ingress or a Gateway API HTTPRoute, not both. Set one of them to false." }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not (include "release-server.sharedStorage" .)) }}
+{{- if .Values.persistence.enabled }}
+{{- fail (printf "replicaCount is %d but persistence.accessMode is %s: several replicas need a volume they can all write. Use persistence.accessMode=ReadWriteMany (with a storage class or existingClaim that supports it) or replicaCount=1." (int .Values.replicaCount) .Values.persistence.accessMode) }}
+{{- else }}
+{{- fail (printf "replicaCount is %d but persistence.enabled is false: each replica would keep its own packages. Enable persistence with accessMode=ReadWriteMany or use replicaCount=1." (int .Values.replicaCount)) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.auth.token .Values.auth.existingSecret }}
+{{- fail "auth.token and auth.existingSecret are both set: give the token in one place only." }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
+{{- fail "ingress.enabled is true but ingress.hosts is empty: list at least one host." }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.enabled is true but httpRoute.parentRefs is empty: name the Gateway to attach to." }}
+{{- end }}
+{{- end }}
