@@ -719,6 +719,9 @@ def test_notes_explain_how_to_reach_it_and_upload(helm):
 def test_notes_with_ingress_and_without_token(helm):
     text = notes("--values", str(CHART / "ci" / "ingress-tls-values.yaml"))
     assert "export RELEASE_SERVER_URL=https://releases.example.com" in text
+    text = notes("--values", str(CHART / "ci" / "httproute-values.yaml"))
+    assert "export RELEASE_SERVER_URL=http://releases.example.com" in text
+    assert "Gateway's listener terminates TLS" in text
     text = notes("--set", "persistence.enabled=false")
     assert "no token is configured, so uploads and deletes answer 401" in text
     assert "persistence is disabled" in text
