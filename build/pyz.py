@@ -138,24 +138,25 @@ def archive_bytes(app: Path) -> bytes:
     The interpreter line is written before the entries so that their offsets are the
     final ones; ``zipapp`` replaces that line with the identical one.
     """
+    entries = {
+        p.relative_to(app).as_posix() + ("/" if p.is_dir() else ""): p for p in app.rglob("*")
+    }
     buffer = io.BytesIO()
     buffer.write(f"#!{INTERPRETER}\n".encode())
     with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(app.rglob("*"), key=lambda p: p.relative_to(app).as_posix()):
-            name = path.relative_to(app).as_posix()
-            is_dir = path.is_dir()
-            info = zipfile.ZipInfo(name + "/" if is_dir else name, FIXED_TIME)
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, FIXED_TIME)
             info.create_system = 3  # Unix, whatever the build machine
-            if is_dir:
+            if name.endswith("/"):
                 info.external_attr = (0o40755 << 16) | 0x10  # drwxr-xr-x + MS-DOS directory flag
                 archive.writestr(info, b"")
             else:
                 info.external_attr = 0o100644 << 16  # -rw-r--r--
                 # Every start reads the pycs: stored, they load ~20 ms faster than deflated.
                 # Sources and metadata are rarely read: deflated, they halve the size.
-                if path.suffix != ".pyc":
+                if not name.endswith(".pyc"):
                     info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes(), compresslevel=9)
+                archive.writestr(info, entries[name].read_bytes(), compresslevel=9)
     return buffer.getvalue()
 
 
