@@ -4,7 +4,10 @@
 #   scripts/build.sh                      # honours REGISTRY, IMAGE_NAME, TAG
 #   docker run -p 8000:8000 -e AUTH_TOKEN=... -v release-data:/data IMAGE
 
-FROM python:3.11-slim AS builder
+# The pyz is the same for every platform: build it once, natively, for all of them.
+FROM --platform=$BUILDPLATFORM python:3.11-slim AS builder
+# Behind a firewall: --build-arg PIP_INDEX_URL=<your PyPI mirror> (hashes are still checked).
+ARG PIP_INDEX_URL=https://pypi.org/simple
 WORKDIR /src
 COPY build/requirements.txt build/pyz.py build/
 COPY release_server/ release_server/

@@ -40,6 +40,7 @@ AS_NOBODY = [
     "--",
 ]
 BUILD_TIME = (1980, 1, 1, 0, 0, 0)
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")  # as .dockerignore says
 
 
 def build(output: Path) -> Path:
@@ -67,6 +68,30 @@ def test_building_twice_gives_identical_bytes(pyz: Path, tmp_path: Path) -> None
     assert hashlib.sha256(again.read_bytes()).hexdigest() == (
         hashlib.sha256(pyz.read_bytes()).hexdigest()
     ), "build/pyz.py is not reproducible (or the sources changed since RELEASE_SERVER_PYZ)"
+
+
+def test_docker_builder_context_builds_the_same_pyz(pyz: Path, tmp_path: Path) -> None:
+    """What the builder stage copies is enough, and a checkout elsewhere builds the same bytes."""
+    text = (ROOT / "Dockerfile").read_text()
+    builder = text.split("\nFROM ", 2)[1]
+    context = tmp_path / "src"
+    for line in re.findall(r"^COPY\s+(?!--from)(.+)$", builder, re.M):
+        *sources, _ = line.split()
+        for source in sources:
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, context / source, ignore=IGNORED)
+            else:
+                (context / source).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / source, context / source)
+    output = tmp_path / "from-context.pyz"
+    done = subprocess.run(
+        [sys.executable, "build/pyz.py", "--output", str(output)],
+        cwd=context,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"build/pyz.py failed:\n{done.stdout}{done.stderr}"
+    assert output.read_bytes() == pyz.read_bytes()
 
 
 def test_archive_is_precompiled_pure_python_and_normalised(pyz: Path) -> None:
