@@ -1,0 +1,78 @@
+"""Fixtures of the hardening suite, and the ``hardening`` marker every test here carries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ServerProcess, StartServer
+
+#: Size of the small volume the disk-full tests put the storage directory on.
+SMALL_VOLUME = "8m"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hardening: disk full, crashes, races, hostile input, slow clients, secrets "
+        "(tests/hardening; select with -m hardening, skip with -m 'not hardening')",
+    )
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Like the suite-wide factory, but each test runs once, against the source tree (or
+    the zipapp named by RELEASE_SERVER_PYZ): the hardening tests are too slow to run twice.
+    """
+    started: list[ServerProcess] = []
+
+    def start(storage: Path | None = None, **kwargs: object) -> ServerProcess:
+        storage = storage or tmp_path / "data"
+        storage.mkdir(parents=True, exist_ok=True)
+        server = ServerProcess(storage, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _mount_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root (CI runs as root)"
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        return "mount/umount are not installed"
+    return None
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A fresh 8 MiB tmpfs: a real filesystem that runs out of space (ENOSPC) quickly.
+
+    Request it before ``start_server`` so the servers stop before it is unmounted.
+    """
+    problem = _mount_problem()
+    if problem:
+        pytest.skip(f"disk-full tests need a small tmpfs: {problem}")
+    mount_point = tmp_path / "volume"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_VOLUME},mode=0755", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        reason = mounted.stderr.strip() or f"exit {mounted.returncode}"
+        pytest.skip(f"disk-full tests need a small tmpfs and mount refused: {reason}")
+    try:
+        yield mount_point
+    finally:
+        unmounted = subprocess.run(["umount", str(mount_point)], capture_output=True, check=False)
+        if unmounted.returncode != 0:  # still busy: detach it rather than leak it
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, check=False)
