@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import ssl
@@ -118,4 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return serve(settings)
     except OSError as problem:
-        return fail(f"cannot listen on {settings.host}:{settings.port}: {problem.strerror}")
+        if problem.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            return fail(f"--port/--host: cannot listen on {settings.host}:{settings.port}: "
+                        f"{problem.strerror}")  # fmt: skip
+        return fail(f"the server could not start: {problem}")

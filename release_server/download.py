@@ -19,9 +19,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .github import content_type
+from .http import error_body
 
 READ_SIZE = 1 << 20
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+UNSATISFIABLE = error_body(
+    "The requested range is outside the file; ask for bytes below its size (Content-Range)."
+)
 
 
 def content_disposition(name: str) -> str:
@@ -113,6 +117,7 @@ class FileDownload(Response):
                 self.status_code, self.length = 416, 0
                 headers["content-range"] = f"bytes */{size}"
                 headers["content-type"] = "application/json"
+                del headers["content-disposition"]
             elif wanted:
                 self.status_code = 206
                 self.first, last = wanted
@@ -136,7 +141,7 @@ class FileDownload(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = b'{"detail":"Range not satisfiable"}' if self.status_code == 416 else b""
+            body = UNSATISFIABLE if self.status_code == 416 else b""
             if self.status_code == 416:
                 self.headers["content-length"] = str(len(body))
             await send(

@@ -30,15 +30,19 @@ class Links:
     repository: str
 
     @property
+    def releases(self) -> str:
+        return f"{self.api}/repos/{self.repository}/releases"
+
+    @property
     def release(self) -> str:
-        return f"{self.api}/repos/{self.repository}/releases/{RELEASE_ID}"
+        return f"{self.releases}/{RELEASE_ID}"
 
     @property
     def user(self) -> str:
         return f"{self.api}/users/{LOGIN}"
 
     def asset(self, asset_id: int) -> str:
-        return f"{self.api}/repos/{self.repository}/releases/assets/{asset_id}"
+        return f"{self.releases}/assets/{asset_id}"
 
     def download(self, name: str) -> str:
         return f"{self.root}/assets/{quote(name, safe='')}"

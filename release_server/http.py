@@ -11,9 +11,13 @@ from starlette.responses import Response
 _HOST = re.compile(r"^[A-Za-z0-9.\-_]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_body(message: str) -> bytes:
     """An error in both shapes clients know: ``detail`` (this API) and ``message`` (GitHub)."""
-    return json_response({"detail": message, "message": message}, status, headers)
+    return json_bytes({"detail": message, "message": message})
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(message), status, headers, media_type="application/json")
 
 
 def json_bytes(data: object) -> bytes:

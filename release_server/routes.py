@@ -7,7 +7,7 @@ import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -195,7 +195,8 @@ class Api:
 
     def api_links(self, request: Request, api: str) -> github.Links:
         params = request.path_params
-        return self.links(request, api, f"{params['owner']}/{params['repo']}")
+        owner, repo = quote(params["owner"], safe=""), quote(params["repo"], safe="")
+        return self.links(request, api, f"{owner}/{repo}")
 
     def github_routes(self, api: str) -> list[BaseRoute]:
         """The GitHub-shaped routes, mounted at ``api`` ("" or "/api/v3")."""
@@ -217,7 +218,7 @@ class Api:
             links = self.api_links(request, api)
             listing = await self.listing()
             document = github.release_document(listing.packages, links, listing.dir_mtime_ns)
-            return paginated(request, [document])
+            return paginated(request, [document], links.releases)
 
         async def assets(request: Request) -> Response:
             if request.path_params["release_id"] != str(github.RELEASE_ID):
@@ -226,7 +227,9 @@ class Api:
             listing = await self.listing()
             user = github.user_document(links)
             return paginated(
-                request, [github.asset_document(p, links, user) for p in listing.packages]
+                request,
+                [github.asset_document(p, links, user) for p in listing.packages],
+                f"{links.release}/assets",
             )
 
         async def asset(request: Request) -> Response:
@@ -336,12 +339,13 @@ class Api:
 
     async def post_upload(self, request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
-        if not content_type.lower().startswith("multipart/form-data"):
-            return error(
-                400, "Send the file as multipart/form-data in field 'file' (curl -F file=@NAME)."
-            )
 
         async def receive(upload_for: Callable[[str], Upload]) -> str | None:
+            if not content_type.lower().startswith("multipart/form-data"):
+                message = (
+                    "Send the file as multipart/form-data in field 'file' (curl -F file=@NAME)."
+                )
+                raise Rejected(400, message)
             receiver = MultipartReceiver(content_type, upload_for)
             await receiver.feed(request.stream())
             return receiver.sha256
@@ -466,8 +470,9 @@ def exists_message(name: str) -> str:
     return f"A package named {name!r} already exists; add ?overwrite=true to replace it."
 
 
-def paginated(request: Request, items: list) -> Response:
-    """A JSON list page with GitHub's ``per_page``/``page`` and ``Link`` header."""
+def paginated(request: Request, items: list, url: str) -> Response:
+    """A JSON list page with GitHub's ``per_page``/``page`` and ``Link`` header; ``url``
+    is the list's external address (links stay on the client's host and prefix)."""
     try:
         per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
         number = max(int(request.query_params.get("page", 1)), 1)
@@ -480,9 +485,8 @@ def paginated(request: Request, items: list) -> Response:
         rels["prev"] = min(number - 1, last)
     if number < last:
         rels["next"] = number + 1
-    url = request.url
     link = ", ".join(
-        f'<{url.include_query_params(per_page=per_page, page=value)}>; rel="{rel}"'
+        f'<{url}?{urlencode({"per_page": per_page, "page": value})}>; rel="{rel}"'
         for rel, value in rels.items()
     )
     return json_response(items[start : start + per_page], headers={"link": link})

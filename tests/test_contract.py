@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,6 @@ CHECKS = (
 )
 SEED = 20260124
 MAX_EXAMPLES = 25
-PAGINATED = re.compile(r"/releases(/\{release_id\}/assets)?$")
-#: Characters a URI path segment may hold unencoded (RFC 3986 unreserved + sub-delims + ':@').
-URI_SEGMENT_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$")
 
 
 def load_contract() -> dict[str, Any]:
@@ -178,52 +175,6 @@ class CheckFailure:
         )
 
 
-@dataclass(frozen=True)
-class KnownBug:
-    """A server bug schemathesis finds (server, not contract, disagrees with SPEC.md)."""
-
-    reason: str
-    matches: Callable[[CheckFailure], bool]
-
-
-def _unencoded_owner_or_repo(failure: CheckFailure) -> bool:
-    params = failure.path_parameters
-    return any(not URI_SEGMENT_CHARS.match(str(params.get(name, ""))) for name in ("owner", "repo"))
-
-
-KNOWN_BUGS: dict[str, KnownBug] = {
-    "link-header-encoding": KnownBug(
-        "Lists build their Link header from the decoded request path: an owner/repo outside "
-        "latin-1 (GET /repos/local/%F0%9F%98%8D/releases) answers 500 (UnicodeEncodeError "
-        "while encoding the header); SPEC 3: lists honour per_page/page and send Link headers.",
-        lambda f: (
-            f.status == 500
-            and bool(PAGINATED.search(f.operation))
-            and not all(str(v).isascii() for v in f.path_parameters.values())
-        ),
-    ),
-    "owner-repo-not-percent-encoded": KnownBug(
-        "owner/repo are copied unencoded into every URL of the GitHub documents "
-        "(GET /repos/a%23b/c/releases/latest gives url http://host/repos/a#b/c/releases/1, "
-        "which does not resolve); SPEC 3: every URL in the document resolves on this server.",
-        lambda f: (
-            f.check == "response_schema_conformance"
-            and 'is not a "uri"' in f.message
-            and _unencoded_owner_or_repo(f)
-        ),
-    ),
-    "range-416-error-shape": KnownBug(
-        "416 Range Not Satisfiable answers {'detail': 'Range not satisfiable'} without "
-        "'message'; SPEC 3: errors are JSON {detail, message}.",
-        lambda f: (
-            f.check == "response_schema_conformance"
-            and f.status == 416
-            and "'message' is a required property" in f.message.replace('"', "'")
-        ),
-    ),
-}
-
-
 def seed_packages(server: ServerProcess) -> None:
     """The packages the contract's examples name, plus a few edge cases, so reads find data."""
     document = load_contract()
@@ -325,19 +276,14 @@ def read_failures(events: Path) -> Iterator[CheckFailure]:
 def summarize(
     label: str, report: dict[str, Any], failures: list[CheckFailure]
 ) -> dict[str, list[CheckFailure]]:
-    """Print the run's numbers; return the failures no known bug explains (by operation)."""
-    known: dict[str, int] = {}
+    """Print the run's numbers; return the failures grouped by operation."""
     unknown: dict[str, list[CheckFailure]] = {}
     for failure in failures:
-        bug = next((key for key, bug in KNOWN_BUGS.items() if bug.matches(failure)), None)
-        if bug:
-            known[bug] = known.get(bug, 0) + 1
-        else:
-            unknown.setdefault(failure.operation, []).append(failure)
+        unknown.setdefault(failure.operation, []).append(failure)
     print(
         f"schemathesis {label}: {report['operations']['tested']} operations, "
         f"{report['test_cases']['generated']} test cases, seed {report['seed']}, "
-        f"{report['running_time']:.1f}s; known server bugs hit: {known or 'none'}"
+        f"{report['running_time']:.1f}s"
     )
     return unknown
 
@@ -357,7 +303,7 @@ def assert_conforms(
 
 def test_live_server_conforms_authenticated(start_server: StartServer, tmp_path: Path) -> None:
     """Every operation, with the token: no 5xx, and statuses, content types, headers and
-    bodies as the contract says (known server bugs, listed in KNOWN_BUGS, excepted)."""
+    bodies as the contract says."""
     server = start_server(args=["--max-packages", "0"])
     seed_packages(server)
     report, failures, process = run_schemathesis(
@@ -378,21 +324,15 @@ def test_live_server_conforms_unauthenticated(start_server: StartServer, tmp_pat
     assert after == before
 
 
-# -- the known server bugs, one exact request each (strict: they fail loudly once fixed) ------
+# -- bugs schemathesis once found, pinned by one exact request each --------------------------
 
 
-def xfail_bug(key: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=f"server bug: {KNOWN_BUGS[key].reason}", strict=True)
-
-
-@xfail_bug("link-header-encoding")
 def test_paginated_list_with_non_latin1_repo(server: ServerProcess) -> None:
     response = requests.get(server.url + "/repos/local/%F0%9F%98%8D/releases", timeout=10)
     assert response.status_code == 200
     assert 'rel="first"' in response.headers["link"]
 
 
-@xfail_bug("owner-repo-not-percent-encoded")
 def test_document_urls_percent_encode_owner(server: ServerProcess) -> None:
     response = requests.get(server.url + "/repos/a%23b/c/releases/latest", timeout=10)
     assert response.status_code == 200
@@ -413,7 +353,6 @@ def test_asset_bytes_are_octet_stream(server: ServerProcess) -> None:
     assert response.headers["content-type"] == "application/octet-stream"
 
 
-@xfail_bug("range-416-error-shape")
 def test_unsatisfiable_range_error_shape(server: ServerProcess) -> None:
     server.upload("tool-1.0.tar.gz", b"0123456789ab")
     response = requests.get(
