@@ -30,10 +30,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     """
     started: list[ServerProcess] = []
 
-    def start(storage: Path | None = None, **kwargs: object) -> ServerProcess:
+    def start(
+        storage: Path | None = None, env: dict[str, str] | None = None, **kwargs: object
+    ) -> ServerProcess:
         storage = storage or tmp_path / "data"
         storage.mkdir(parents=True, exist_ok=True)
-        server = ServerProcess(storage, **kwargs)  # type: ignore[arg-type]
+        # A short shutdown bound keeps teardown fast when a test leaves a request hanging.
+        env = {"GRACEFUL_TIMEOUT": "2", **(env or {})}
+        server = ServerProcess(storage, env=env, **kwargs)  # type: ignore[arg-type]
         started.append(server)
         return server
 

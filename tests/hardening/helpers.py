@@ -214,6 +214,21 @@ def bearer(token: str) -> tuple[str, str]:
     return ("Authorization", f"Bearer {token}")
 
 
+def payload(seed: int, size: int) -> Iterator[bytes]:
+    """``size`` bytes in 1 MiB pieces, distinct per seed, without holding them all."""
+    block = hashlib.sha256(str(seed).encode()).digest() * (MiB // 32)
+    for offset in range(0, size, MiB):
+        yield block[: min(MiB, size - offset)]
+
+
+def small_chunks(data: bytes, size: int = 4096) -> Iterator[bytes]:
+    """``data`` in chunked encoding with small chunks: each becomes one body event in the
+    server, so its per-request queue of unread events is full whenever the app pauses."""
+    for start in range(0, len(data), size):
+        yield b"%x\r\n%s\r\n" % (len(data[start : start + size]), data[start : start + size])
+    yield b"0\r\n\r\n"
+
+
 # -- multipart ------------------------------------------------------------------------------
 
 
@@ -431,3 +446,21 @@ def closed_by_server(sock: socket.socket) -> bool:
     except OSError:
         return True
     return True
+
+
+def server_connections(port: int) -> int:
+    """Connections the server on ``port`` holds open: ESTABLISHED or CLOSE_WAIT (the peer
+    already hung up), read from /proc/net/tcp{,6}. TIME_WAIT and FIN_WAIT are not counted."""
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] in ("01", "08"):
+                held += 1
+    return held

@@ -18,12 +18,18 @@ from conftest import TOKEN, ServerProcess
 from .helpers import (
     MiB,
     Reply,
+    bearer,
+    build_head,
+    exchange,
     free_bytes,
     packages_on_disk,
     put_raw,
+    server_connections,
     sha256,
+    small_chunks,
     temp_files,
     upload_multipart,
+    wait_until,
 )
 
 pytestmark = pytest.mark.hardening
@@ -159,3 +165,22 @@ def test_readyz_reports_a_full_volume_while_it_lasts(small_volume: Path, start_s
     reply = put_raw(server.port, TOKEN, "tiny.txt", later)
     assert reply is not None and reply.status == 201, reply
     assert_intact(server, {"kept.bin": kept, "tiny.txt": later})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the 507 is sent while the body is still arriving and the connection then stays "
+    "held forever (see test_slow_clients.py::test_rejected_uploads_release_their_connections)",
+)
+def test_507_answer_releases_the_connection(small_volume: Path, start_server) -> None:
+    server: ServerProcess = start_server(small_volume / "data", env={"KEEP_ALIVE_TIMEOUT": "1"})
+    for attempt in range(3):
+        head = build_head(
+            "PUT",
+            f"/assets/huge-{attempt}.bin",
+            [bearer(TOKEN), ("Transfer-Encoding", "chunked"), ("Connection", "close")],
+        )
+        assert_507(exchange(server.port, head, small_chunks(os.urandom(12 * MiB))))
+    assert wait_until(lambda: server_connections(server.port) == 0, timeout=4), (
+        f"{server_connections(server.port)} connections still held after the clients left"
+    )
