@@ -85,7 +85,7 @@ def serve(settings: Settings) -> int:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = settings.keep_alive_timeout
-    config.read_timeout = int(settings.read_timeout)
+    config.read_timeout = settings.read_timeout  # type: ignore[assignment]  # float works
     config.graceful_timeout = settings.graceful_timeout
     config.include_server_header = False
     if settings.certfile:

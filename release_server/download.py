@@ -22,7 +22,8 @@ from .github import content_type
 from .http import error_body
 
 READ_SIZE = 1 << 20
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: Positions longer than 18 digits are beyond any file; such a header is ignored.
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 UNSATISFIABLE = error_body(
     "The requested range is outside the file; ask for bytes below its size (Content-Range)."
 )

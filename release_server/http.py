@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-_]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
@@ -82,3 +84,29 @@ def base_url(request: Request, public_url: str, trust_proxy: bool) -> str:
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scheme}://{host}{request.scope.get('root_path', '').rstrip('/')}"
+
+
+class AnswerBeforeBody(Response):
+    """Answer a client that is still sending its body, then close the connection.
+
+    Hypercorn queues body chunks until the app reads them; with the queue full, the final
+    send of an answer blocks forever. So the rest of the body is read and dropped while
+    the answer goes out, and ``Connection: close`` ends the exchange rather than leaving a
+    half-read request on a keep-alive connection.
+    """
+
+    def __init__(self, response: Response) -> None:
+        response.headers["connection"] = "close"
+        self.response = response
+        self.status_code = response.status_code
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def drain() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain)
+            await self.response(scope, receive, send)
+            group.cancel_scope.cancel()

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_to_bytes, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -19,7 +19,7 @@ from . import github, page
 from .auth import AuthError, check_bearer
 from .config import Settings
 from .download import FileDownload
-from .http import base_url, error, json_bytes, json_response, prefers_html
+from .http import AnswerBeforeBody, base_url, error, json_bytes, json_response, prefers_html
 from .logs import log_event
 from .metrics import Metrics
 from .names import InvalidName, check_name
@@ -35,10 +35,18 @@ from .storage import (
     TooLarge,
     Upload,
 )
-from .uploads import MULTIPART_SLACK, MultipartReceiver, Rejected, parse_checksum, receive_raw
+from .uploads import (
+    MULTIPART_SLACK,
+    Body,
+    MultipartReceiver,
+    Rejected,
+    parse_checksum,
+    receive_raw,
+)
 
 logger = logging.getLogger("release_server")
-Handler = Callable[[Request], Awaitable[Response]]
+#: Reads a body into the Upload(s) it opens by name; returns a form-sent sha256, if any.
+Receiver = Callable[["Body", Callable[[str], Upload]], Awaitable[str | None]]
 AVATAR = (
     b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
     b'<rect width="16" height="16" rx="3" fill="#2f6feb"/>'
@@ -274,9 +282,8 @@ class Api:
     # -- downloads -----------------------------------------------------------------------------
 
     async def get_asset(self, request: Request) -> Response:
-        name = request.path_params["filename"]
         try:
-            check_name(name)
+            name = asset_name(request)
         except InvalidName as problem:
             return error(400, str(problem))
         return await self.send_file(request, name, head=request.method == "HEAD")
@@ -290,7 +297,7 @@ class Api:
             return error(404, f"No package named {name!r}; see /packages for what is published.")
         try:
             digest = self.storage.known_digest(st) or await run_in_threadpool(
-                self.storage.compute_digest, self.storage.root / name
+                self.storage.digest, fd, st
             )
         except BaseException:
             os.close(fd)
@@ -316,9 +323,8 @@ class Api:
         refused = self.authorize(request)
         if refused:
             return refused
-        name = request.path_params["filename"]
         try:
-            check_name(name)
+            name = asset_name(request)
             package = await run_in_threadpool(self.storage.delete, name)
         except InvalidName as problem:
             return error(400, str(problem))
@@ -329,37 +335,46 @@ class Api:
         return Response(status_code=204)
 
     async def put_asset(self, request: Request) -> Response:
-        name = request.path_params["filename"]
-
-        async def receive(upload: Upload) -> str | None:
-            await receive_raw(request.stream(), upload)
+        async def receive(body: Body, open_upload: Callable[[str], Upload]) -> str | None:
+            await receive_raw(body, open_upload(asset_name(request)))
             return None
 
-        return await self.store(request, receive, name=name, created_status=201)
+        return await self.store(request, receive, created_status=201)
 
     async def post_upload(self, request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
 
-        async def receive(upload_for: Callable[[str], Upload]) -> str | None:
+        async def receive(body: Body, open_upload: Callable[[str], Upload]) -> str | None:
             if not content_type.lower().startswith("multipart/form-data"):
-                message = (
-                    "Send the file as multipart/form-data in field 'file' (curl -F file=@NAME)."
-                )
-                raise Rejected(400, message)
-            receiver = MultipartReceiver(content_type, upload_for)
-            await receiver.feed(request.stream())
+                raise Rejected(400, "Send the file as multipart/form-data in field 'file'.")
+            receiver = MultipartReceiver(content_type, open_upload)
+            await receiver.feed(body)
             return receiver.sha256
 
-        return await self.store(request, receive, name=None, created_status=200, multipart=True)
+        return await self.store(request, receive, created_status=200, multipart=True)
 
     async def store(
         self,
         request: Request,
-        receive: Callable[..., Awaitable[str | None]],
+        receive: Receiver,
         *,
-        name: str | None,
         created_status: int,
         multipart: bool = False,
+    ) -> Response:
+        """Store an upload; an error answered before the body was read closes the connection."""
+        body = Body(request.stream())
+        response = await self.receive_and_publish(request, body, receive, created_status, multipart)
+        if response.status_code >= 400 and not body.complete:
+            return AnswerBeforeBody(response)
+        return response
+
+    async def receive_and_publish(
+        self,
+        request: Request,
+        body: Body,
+        receive: Receiver,
+        created_status: int,
+        multipart: bool,
     ) -> Response:
         """Authorize, stream the body into a temp file, verify, publish, apply retention."""
         refused = self.authorize(request)
@@ -388,10 +403,7 @@ class Api:
                 uploads.append(upload)
                 return upload
 
-            if multipart:
-                sent = await receive(open_upload)
-            else:
-                sent = await receive(open_upload(name or ""))
+            sent = await receive(body, open_upload)
             upload = uploads[0]
             if sent and expected and sent != expected:
                 raise Rejected(400, "The 'sha256' field and X-Checksum-Sha256 header disagree.")
@@ -412,7 +424,8 @@ class Api:
         except DiskFull:
             return error(507, "The storage volume is full. Nothing was stored; free some space.")
         except ClientDisconnect:
-            log_event(logger, "upload aborted by the client", logging.WARNING, name=name)
+            chosen = uploads[0].name if uploads else None
+            log_event(logger, "upload aborted by the client", logging.WARNING, name=chosen)
             return error(400, "The upload was interrupted; nothing was stored.")
         finally:
             for upload in uploads:
@@ -446,6 +459,20 @@ class Api:
             pruned.append(name)
             log_event(logger, "pruned", name=name, size=package.size, sha256=package.sha256 or None)
         return pruned
+
+
+def asset_name(request: Request) -> str:
+    """The {name} of /assets/{name}, percent-decoded strictly from the raw path (the
+    server's own decoding turns bytes that are not UTF-8 into U+FFFD), then validated."""
+    raw = request.scope.get("raw_path") or b""
+    prefix = request.scope.get("root_path", "").encode("latin-1") + b"/assets/"
+    if not raw.startswith(prefix):
+        return check_name(request.path_params["filename"])
+    try:
+        name = unquote_to_bytes(raw[len(prefix) :].split(b"?", 1)[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidName("Invalid file name: it is not valid UTF-8.") from None
+    return check_name(name)
 
 
 def parse_overwrite(value: str | None) -> bool:

@@ -264,7 +264,7 @@ class Storage:
                 files[entry.name] = st
         digests: dict[str, str] = {}
         for name, st in files.items():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(NotFound):
                 digests[_identity(st)] = self._digest(name, st)
         self._digests = digests
         packages = []
@@ -318,19 +318,24 @@ class Storage:
     def _digest(self, name: str, st: os.stat_result) -> str:
         digest = self.known_digest(st)
         if digest is None:
-            digest = self.compute_digest(self.root / name)
+            fd, opened = self.open(name)
+            try:
+                if _identity(opened) != _identity(st):
+                    raise NotFound(name)  # replaced since it was listed: the next listing has it
+                digest = self.digest(fd, opened)
+            finally:
+                os.close(fd)
         return digest
 
-    def compute_digest(self, path: Path) -> str:
-        """Hash a file copied in by hand and cache the result under its identity. Blocks."""
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            st = os.fstat(fd)
+    def digest(self, fd: int, st: os.stat_result) -> str:
+        """The digest of the open file ``fd`` (whose fstat is ``st``): cached, or hashed
+        now and cached under its identity. Hashing the descriptor, never the name, keeps
+        the digest true to the bytes sent even if the name changes meanwhile. Blocks."""
+        digest = self.known_digest(st)
+        if digest is None:
             digest = hash_file(fd)
-        finally:
-            os.close(fd)
-        self._write_digest(st, digest)
-        log_event(logger, "hashed a file added by hand", name=path.name, sha256=digest)
+            self._write_digest(st, digest)
+            log_event(logger, "hashed a file added by hand", size=st.st_size, sha256=digest)
         return digest
 
     def _write_digest(self, st: os.stat_result, digest: str) -> None:

@@ -48,6 +48,19 @@ def html5_unescape(filename: str) -> str:
     return filename.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
 
 
+class Body:
+    """The request body as an async iterator that remembers whether it was read to the end."""
+
+    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+        self._stream = stream
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+        self.complete = True
+
+
 class BatchedWriter:
     """Collects chunks and writes them to the Upload in a thread, a batch at a time."""
 
