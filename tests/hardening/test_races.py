@@ -156,23 +156,6 @@ def check_range(record: Record, name: str, response: requests.Response) -> None:
         record.problem(f"range {name}: ETag {response.headers.get('etag')} of another version")
 
 
-#: Signatures of bugs that have their own strict-xfail tests (listed there). The random race
-#: hits them only sometimes, so it tolerates exactly these; remove each when it is fixed.
-KNOWN_BUG_SIGNATURES = (
-    # test_download_racing_a_deletion_never_answers_500
-    ": 500 {",  # only with FileNotFoundError in the log: other errors fail the log check
-    "FileNotFoundError",
-    # test_download_racing_a_replacement_sends_the_etag_of_the_bytes_sent
-    "ETag",
-    # test_early_answer_to_an_upload_announces_connection_close (test_slow_clients.py)
-    "RemoteDisconnected",
-)
-
-
-def known_bug(problem: str) -> bool:
-    return any(signature in problem for signature in KNOWN_BUG_SIGNATURES)
-
-
 def test_many_clients_on_few_names_through_two_replicas(
     start_server: StartServer, tmp_path: Path
 ) -> None:
@@ -191,8 +174,7 @@ def test_many_clients_on_few_names_through_two_replicas(
         thread.join(timeout=DURATION + 60)
         assert not thread.is_alive(), "a client hung"
 
-    unknown = [problem for problem in record.problems if not known_bug(problem)]
-    assert unknown == [], "\n".join(unknown[:20])
+    assert record.problems == [], "\n".join(record.problems[:20])
     # The workload did race: downloads found packages and writes went through.
     assert record.counts.get("download-200", 0) > 20, record.counts
     assert record.counts.get("range-206", 0) > 5, record.counts
@@ -210,8 +192,7 @@ def test_many_clients_on_few_names_through_two_replicas(
             name: len(record.versions[digest]) for name, digest in on_disk.items()
         }
         assert server.proc.poll() is None
-        errors = [line for line in server.lines if '"level": "error"' in line]
-        assert [line for line in errors if not known_bug(line)] == []
+        assert [line for line in server.lines if '"level": "error"' in line] == []
 
 
 class HandChurn:
@@ -261,30 +242,22 @@ def download_while_churning(server: ServerProcess, delete: bool) -> dict[str, in
     return outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="send_file() opens the file, then on a digest-cache miss hashes it again BY PATH "
-    "(storage.compute_digest(root / name)); if the name was deleted in between that raises "
-    "FileNotFoundError -> 500",
-)
 def test_download_racing_a_deletion_never_answers_500(
     start_server: StartServer, tmp_path: Path
 ) -> None:
+    """A download whose file is deleted by hand meanwhile: 200 or 404, never 500 (the digest
+    used to be recomputed from the name, which no longer existed)."""
     server = start_server(tmp_path / "data")
     outcomes = download_while_churning(server, delete=True)
     assert outcomes.get("404", 0) + outcomes.get("200", 0) > 0, outcomes
     assert set(outcomes) <= {"200", "404"}, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="send_file() opens version 1, then on a digest-cache miss hashes the name's CURRENT "
-    "file (version 2) and sends version 1's bytes under version 2's ETag; a client resuming "
-    "with If-Range then splices two versions",
-)
 def test_download_racing_a_replacement_sends_the_etag_of_the_bytes_sent(
     start_server: StartServer, tmp_path: Path
 ) -> None:
+    """A download whose file is replaced meanwhile carries the ETag of the bytes it sends
+    (it used to carry the new version's, so an If-Range resume spliced two versions)."""
     server = start_server(tmp_path / "data")
     outcomes = download_while_churning(server, delete=False)
     assert outcomes.get("200", 0) > 0, outcomes

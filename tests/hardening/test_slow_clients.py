@@ -267,16 +267,12 @@ def test_sigterm_with_a_stalled_upload_exits_within_graceful_timeout(
 # -- bugs found -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an upload refused while its body is still arriving (413 past MAX_UPLOAD_SIZE with "
-    "chunked encoding, or 507 disk full) keeps its connection and "
-    "request task forever: hypercorn's app queue (max_app_queue_size=10) is full of unread "
-    "body chunks, so putting http.disconnect blocks, the app's final send never returns, and "
-    "the socket is never read again; SIGTERM then waits the whole GRACEFUL_TIMEOUT",
-)
 @pytest.mark.parametrize("kind", ["put", "multipart"])
 def test_rejected_uploads_release_their_connections(start_server: StartServer, kind: str) -> None:
+    """An upload refused while its body is still arriving (413 past MAX_UPLOAD_SIZE, sent
+    chunked) lets go of its connection once the client leaves. It used to keep it and its
+    request task forever: hypercorn's per-request queue of unread body chunks was full, so
+    the answer's last send blocked; SIGTERM then waited the whole GRACEFUL_TIMEOUT."""
     server = start_server(env={**TIMEOUTS, "KEEP_ALIVE_TIMEOUT": "1", "MAX_UPLOAD_SIZE": "1M"})
     for attempt in range(5):
         data = b"".join(payload(attempt, 8 * MiB))
@@ -311,14 +307,10 @@ def test_rejected_uploads_release_their_connections(start_server: StartServer, k
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when an upload is answered early (409 name taken, 413, 401...) before its body is "
-    "read, hypercorn closes the connection after the answer without sending "
-    "'Connection: close'; a keep-alive client (requests.Session) that reuses it at once gets "
-    "'Connection aborted / RemoteDisconnected' on its next request",
-)
 def test_early_answer_to_an_upload_announces_connection_close(start_server: StartServer) -> None:
+    """An upload answered before its body was read (409 here) either says 'Connection:
+    close' or keeps the connection usable; closing it unannounced made the next request of
+    a keep-alive client (requests.Session) fail with 'Connection aborted'."""
     server = start_server(env=TIMEOUTS)
     assert put_raw(server.port, TOKEN, "taken.bin", b"first").status == 201  # type: ignore[union-attr]
     with socket.create_connection((HOST, server.port), timeout=10) as sock:
@@ -341,13 +333,9 @@ def test_early_answer_to_an_upload_announces_connection_close(start_server: Star
         assert again is not None and again.status == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.serve() passes int(settings.read_timeout) to hypercorn, so READ_TIMEOUT=0.5 "
-    "(accepted by config as 'a positive number of seconds') becomes 0 and every read times "
-    "out at once: the server accepts connections and answers none",
-)
 def test_fractional_read_timeout_is_honoured(tmp_path: Path) -> None:
+    """READ_TIMEOUT=0.5 is accepted by the configuration, so it must work (it used to be
+    truncated to 0 for hypercorn, and every read timed out at once)."""
     port = free_port()
     env = {**os.environ, "READ_TIMEOUT": "0.5", "KEEP_ALIVE_TIMEOUT": "1"}
     command = [*default_command(), "--port", str(port), "--storage", str(tmp_path / "data")]
