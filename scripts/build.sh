@@ -3,7 +3,8 @@
 # Run with --help for usage.
 set -euo pipefail
 
-PROG="$(basename "$0")"
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
@@ -41,13 +42,6 @@ Examples:
   docker run -p 8000:8000 -e AUTH_TOKEN=secret -v release-data:/data \\
       ghcr.io/acme/release-server:1.2.3
 EOF
-}
-
-err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
-die_usage() {
-    err "$*"
-    printf "Try '%s --help'.\n" "$PROG" >&2
-    exit 2
 }
 
 DRY=""
@@ -90,23 +84,16 @@ for arg in REGISTRY IMAGE_NAME TAG VERSION REVISION SOURCE; do
 done
 command+=(${extra[@]+"${extra[@]}"} .)
 
-quoted="$(printf '%q ' "${command[@]}")"
+quoted="$(shell_quote "${command[@]}")"
 if [[ -n "$DRY" ]]; then
-    echo "${quoted% }"
+    echo "$quoted"
     exit 0
 fi
 
-command -v "$DOCKER" >/dev/null 2>&1 || {
-    err "docker ('$DOCKER') is not installed; building the image needs Docker (or set DOCKER=podman)"
-    exit 1
-}
-"$DOCKER" info >/dev/null 2>&1 || {
-    err "no Docker daemon answers ('$DOCKER info' failed): start Docker, or point DOCKER_HOST at one"
-    exit 1
-}
-echo "+ ${quoted% }"
-"${command[@]}" || {
-    err "docker build failed"
-    exit 1
-}
+command -v "$DOCKER" >/dev/null 2>&1 ||
+    die "docker ('$DOCKER') is not installed; building the image needs Docker (or set DOCKER=podman)"
+"$DOCKER" info >/dev/null 2>&1 ||
+    die "no Docker daemon answers ('$DOCKER info' failed): start Docker, or point DOCKER_HOST at one"
+echo "+ $quoted"
+"${command[@]}" || die "docker build failed"
 echo "$PROG: built $IMAGE"

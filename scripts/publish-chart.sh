@@ -3,7 +3,8 @@
 # Run with --help for usage.
 set -euo pipefail
 
-PROG="$(basename "$0")"
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
@@ -44,13 +45,6 @@ Examples:
 EOF
 }
 
-err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
-die_usage() {
-    err "$*"
-    printf "Try '%s --help'.\n" "$PROG" >&2
-    exit 2
-}
-
 VERSION=""
 PACKAGE=""
 REGISTRY="${CHART_REGISTRY:-}"
@@ -61,10 +55,6 @@ case "${DRY_RUN:-}" in
 "" | 0 | false | no) DRY="" ;;
 *) DRY=1 ;;
 esac
-
-need_arg() {
-    [[ $# -ge 2 ]] || die_usage "option $1 needs a value"
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -136,9 +126,7 @@ fi
 
 # Print a command the way a shell would read it back, then run it unless dry.
 show() {
-    local quoted
-    printf -v quoted '%q ' "$@"
-    printf '%s%s\n' "${DRY:++ }" "${quoted% }"
+    printf '%s%s\n' "${DRY:++ }" "$(shell_quote "$@")"
 }
 
 if [[ -n "$DRY" ]]; then
@@ -153,23 +141,16 @@ if [[ -n "$DRY" ]]; then
     exit 0
 fi
 
-command -v helm >/dev/null 2>&1 || {
-    err "helm is not installed (https://helm.sh/docs/intro/install/; helm >= 3.8 speaks OCI)"
-    exit 1
-}
+command -v helm >/dev/null 2>&1 ||
+    die "helm is not installed (https://helm.sh/docs/intro/install/; helm >= 3.8 speaks OCI)"
 
 if [[ -n "$LOGIN" ]]; then
     show helm registry login "$HOST" --username "$USERNAME" --password-stdin
-    printf '%s' "$TOKEN" | helm registry login "$HOST" --username "$USERNAME" --password-stdin || {
-        err "login to $HOST as $USERNAME failed (for GHCR the token needs packages:write)"
-        exit 1
-    }
+    printf '%s' "$TOKEN" | helm registry login "$HOST" --username "$USERNAME" --password-stdin ||
+        die "login to $HOST as $USERNAME failed (for GHCR the token needs packages:write)"
     trap 'helm registry logout "$HOST" >/dev/null 2>&1 || true' EXIT
 fi
 
 show helm push "$PACKAGE" "$REGISTRY"
-helm push "$PACKAGE" "$REGISTRY" || {
-    err "pushing $PACKAGE to $REGISTRY failed"
-    exit 1
-}
+helm push "$PACKAGE" "$REGISTRY" || die "pushing $PACKAGE to $REGISTRY failed"
 echo "$PROG: pushed $PACKAGE to $REGISTRY"

@@ -3,7 +3,8 @@
 # Run with --help for usage.
 set -euo pipefail
 
-PROG="$(basename "$0")"
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
@@ -35,17 +36,6 @@ Exit status: 0 on success, 1 when a step failed, 2 on a usage error.
 Example:
   $PROG 1.2.3 && (cd dist && sha256sum -c SHA256SUMS)
 EOF
-}
-
-err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
-die() {
-    err "$*"
-    exit 1
-}
-die_usage() {
-    err "$*"
-    printf "Try '%s --help'.\n" "$PROG" >&2
-    exit 2
 }
 
 VERSION=""

@@ -3,7 +3,8 @@
 # Run with --help for usage.
 set -euo pipefail
 
-PROG="$(basename "$0")"
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
@@ -50,32 +51,6 @@ Examples:
 EOF
 }
 
-say() { [[ -n "$QUIET" ]] || printf '%s: %s\n' "$PROG" "$*"; }
-err() { printf '%s: error: %s\n' "$PROG" "$*" >&2; }
-warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
-die_usage() {
-    err "$*"
-    printf "Try '%s --help'.\n" "$PROG" >&2
-    exit 2
-}
-
-# Percent-encode one URL path segment (RFC 3986 unreserved characters kept).
-urlencode() {
-    local LC_ALL=C
-    local s="$1" out="" c hex i
-    for ((i = 0; i < ${#s}; i++)); do
-        c="${s:i:1}"
-        case "$c" in
-        [a-zA-Z0-9.~_-]) out+="$c" ;;
-        *)
-            printf -v hex '%%%02X' "'$c"
-            out+="$hex"
-            ;;
-        esac
-    done
-    printf '%s' "$out"
-}
-
 sha256_of() {
     local sum
     if command -v sha256sum >/dev/null 2>&1; then
@@ -83,71 +58,21 @@ sha256_of() {
     elif command -v shasum >/dev/null 2>&1; then
         sum="$(shasum -a 256 -- "$1")"
     else
-        err "neither sha256sum nor shasum is installed"
-        exit 1
+        die "neither sha256sum nor shasum is installed"
     fi
     printf '%s' "${sum%% *}"
 }
 
-# The value of a string field in a small JSON document (no jq needed).
-json_field() {
-    sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\(\([^"\\]\|\\.\)*\)".*/\1/p' "$2" | head -n 1
-}
-
-# curl's own message, on one line.
-curl_error() {
-    local msg
-    msg="$(tr -s '\r\n' '  ' <"$WORK/curl.err")"
-    msg="${msg% }"
-    printf '%s' "${msg:-no message from curl}"
-}
-
-# What the server said went wrong: its "detail", else the start of the body.
-server_detail() {
-    local detail
-    detail="$(json_field detail "$1")"
-    if [[ -z "$detail" ]]; then
-        detail="$(head -c 300 "$1" | tr -s '\r\n\t' '   ')"
-    fi
-    printf '%s' "$detail"
-}
-
-URL="${RELEASE_SERVER_URL:-http://127.0.0.1:8000}"
-TOKEN="${RELEASE_SERVER_TOKEN:-}"
-FORCE=""
+client_defaults
 NAME=""
-INSECURE=""
-QUIET=""
 FILES=()
 
-need_arg() {
-    [[ $# -ge 2 ]] || die_usage "option $1 needs a value"
-}
-
 while [[ $# -gt 0 ]]; do
+    if client_option "$@"; then
+        shift "$SHIFT_BY"
+        continue
+    fi
     case "$1" in
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    -u | --url)
-        need_arg "$@"
-        URL="$2"
-        shift 2
-        ;;
-    --url=*)
-        URL="${1#*=}"
-        shift
-        ;;
-    -t | --token)
-        need_arg "$@"
-        TOKEN="$2"
-        shift 2
-        ;;
-    --token=*)
-        TOKEN="${1#*=}"
-        shift
-        ;;
     -n | --name)
         need_arg "$@"
         NAME="$2"
@@ -155,18 +80,6 @@ while [[ $# -gt 0 ]]; do
         ;;
     --name=*)
         NAME="${1#*=}"
-        shift
-        ;;
-    -f | --force)
-        FORCE=1
-        shift
-        ;;
-    -k | --insecure)
-        INSECURE=1
-        shift
-        ;;
-    -q | --quiet)
-        QUIET=1
         shift
         ;;
     --)
@@ -182,22 +95,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-RETRIES="${RELEASE_SERVER_RETRIES:-4}"
-RETRY_DELAY="${RELEASE_SERVER_RETRY_DELAY:-2}"
-[[ "$RETRIES" =~ ^[0-9]+$ ]] || die_usage "RELEASE_SERVER_RETRIES must be a whole number, got '$RETRIES'"
-[[ "$RETRY_DELAY" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
-    die_usage "RELEASE_SERVER_RETRY_DELAY must be a number of seconds, got '$RETRY_DELAY'"
-
+read_retry_settings
 [[ ${#FILES[@]} -gt 0 ]] || die_usage "no file given"
 [[ -z "$NAME" || ${#FILES[@]} -eq 1 ]] || die_usage "--name works with a single file only"
-[[ -n "$URL" ]] || die_usage "no server URL: pass -u/--url or set RELEASE_SERVER_URL"
-[[ "$URL" =~ ^https?:// ]] || die_usage "server URL must start with http:// or https://, got '$URL'"
-[[ -n "$TOKEN" ]] || die_usage "no token: pass -t/--token or set RELEASE_SERVER_TOKEN"
-command -v curl >/dev/null 2>&1 || {
-    err "curl is not installed"
-    exit 1
-}
-URL="${URL%/}"
+check_server_settings
+command -v curl >/dev/null 2>&1 || die "curl is not installed"
 
 for file in "${FILES[@]}"; do
     if [[ -d "$file" ]]; then
@@ -209,16 +111,7 @@ for file in "${FILES[@]}"; do
     fi
 done
 
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-# curl reads the Authorization header from a file so the token never appears
-# in the process list.
-printf 'Authorization: Bearer %s\n' "$TOKEN" >"$WORK/auth"
-chmod 600 "$WORK/auth"
-
-CURL_OPTS=(--silent --show-error --connect-timeout 10 -H "@$WORK/auth")
-[[ -z "$INSECURE" ]] || CURL_OPTS+=(--insecure)
+start_requests
 
 # Does the server already hold NAME with this sha256? (After a retried upload
 # whose first attempt may have been stored before the connection dropped.)
@@ -229,108 +122,71 @@ same_content_stored() {
 }
 
 upload_one() {
-    local file="$1" name="$2" sha size url target attempt status code delay message
+    local file="$1" name="$2" sha size url target
     sha="$(sha256_of "$file")"
     size="$(wc -c <"$file" | tr -d ' ')"
     url="$URL/assets/$(urlencode "$name")"
     target="$url"
     [[ -z "$FORCE" ]] || target="$url?overwrite=true"
-    delay="$RETRY_DELAY"
-    attempt=1
 
-    while :; do
-        code=0
-        status="$(curl "${CURL_OPTS[@]}" -T "$file" \
-            -H "X-Checksum-Sha256: $sha" -H "Content-Type: application/octet-stream" \
-            -o "$WORK/body" -w '%{http_code}' "$target" 2>"$WORK/curl.err")" || code=$?
+    request "$name" -T "$file" -H "X-Checksum-Sha256: $sha" \
+        -H "Content-Type: application/octet-stream" "$target" || return 1
+    case $CURL_CODE in
+    0) ;;
+    26)
+        err "cannot read $file"
+        return 1
+        ;;
+    *)
+        err "upload of $name to $URL failed: $(curl_error) (curl exit $CURL_CODE)"
+        return 1
+        ;;
+    esac
 
-        message=""
-        if [[ $code -ne 0 ]]; then
-            case $code in
-            7)
-                message="cannot reach $URL (is the server running there? see --url / RELEASE_SERVER_URL): $(curl_error)"
-                ;;
-            52 | 55 | 56)
-                message="connection to $URL broke: $(curl_error)"
-                ;;
-            6)
-                err "cannot resolve the host in $URL (check --url / RELEASE_SERVER_URL)"
-                return 1
-                ;;
-            26)
-                err "cannot read $file"
-                return 1
-                ;;
-            *)
-                err "upload of $name to $URL failed: $(curl_error) (curl exit $code)"
-                return 1
-                ;;
-            esac
-        else
-            case "$status" in
-            200 | 201)
-                local verb="uploaded" stored_url pruned
-                [[ "$status" != 201 ]] || verb="created"
-                [[ "$status" != 200 ]] || verb="replaced"
-                stored_url="$(json_field url "$WORK/body")"
-                say "$verb $name ($size bytes, sha256 $sha)${stored_url:+ -> $stored_url}"
-                pruned="$(sed -n 's/.*"pruned"[[:space:]]*:[[:space:]]*\[\([^]]*\)\].*/\1/p' "$WORK/body" | head -n 1)"
-                [[ -z "$pruned" ]] || say "retention removed: $pruned"
-                return 0
-                ;;
-            502 | 503 | 504)
-                message="server answered HTTP $status: $(server_detail "$WORK/body")"
-                ;;
-            409)
-                if [[ $attempt -gt 1 ]] && same_content_stored "$url" "$sha"; then
-                    say "uploaded $name ($size bytes, sha256 $sha) -> $url (stored by an earlier attempt)"
-                    return 0
-                fi
-                err "$name already exists on $URL; pass -f/--force to replace it"
-                return 1
-                ;;
-            401 | 403)
-                err "not authorized (HTTP $status): $(server_detail "$WORK/body")"
-                err "check the token (-t/--token or RELEASE_SERVER_TOKEN) and that the server has AUTH_TOKEN set"
-                return 1
-                ;;
-            400)
-                err "the server rejected $name (HTTP 400): $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            413)
-                err "$file ($size bytes) is too large for the server (HTTP 413): $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            422)
-                err "checksum mismatch for $name (HTTP 422): the server received different bytes than $file (sha256 $sha); nothing was stored: $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            507)
-                err "the server's disk is full (HTTP 507): $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            404 | 405)
-                err "HTTP $status from $target: is $URL a release-server? $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            *)
-                err "upload of $name failed with HTTP $status: $(server_detail "$WORK/body")"
-                return 1
-                ;;
-            esac
+    case "$STATUS" in
+    200 | 201)
+        local verb="uploaded" stored_url pruned
+        [[ "$STATUS" != 201 ]] || verb="created"
+        [[ "$STATUS" != 200 ]] || verb="replaced"
+        stored_url="$(json_field url "$WORK/body")"
+        say "$verb $name ($size bytes, sha256 $sha)${stored_url:+ -> $stored_url}"
+        pruned="$(sed -n 's/.*"pruned"[[:space:]]*:[[:space:]]*\[\([^]]*\)\].*/\1/p' "$WORK/body" | head -n 1)"
+        [[ -z "$pruned" ]] || say "retention removed: $pruned"
+        return 0
+        ;;
+    409)
+        if [[ $ATTEMPT -gt 1 ]] && same_content_stored "$url" "$sha"; then
+            say "uploaded $name ($size bytes, sha256 $sha) -> $url (stored by an earlier attempt)"
+            return 0
         fi
-
-        if [[ $attempt -gt $RETRIES ]]; then
-            err "$message"
-            err "giving up on $name after $attempt attempt(s)"
-            return 1
-        fi
-        warn "$message; retrying in ${delay}s (attempt $((attempt + 1)) of $((RETRIES + 1)))"
-        sleep "$delay"
-        delay="$(awk -v d="$delay" 'BEGIN { d *= 2; if (d > 30) d = 30; print d }')"
-        attempt=$((attempt + 1))
-    done
+        err "$name already exists on $URL; pass -f/--force to replace it"
+        return 1
+        ;;
+    400)
+        err "the server rejected $name (HTTP 400): $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    413)
+        err "$file ($size bytes) is too large for the server (HTTP 413): $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    422)
+        err "checksum mismatch for $name (HTTP 422): the server received different bytes than $file (sha256 $sha); nothing was stored: $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    507)
+        err "the server's disk is full (HTTP 507): $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    404 | 405)
+        err "HTTP $STATUS from $target: is $URL a release-server? $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    *)
+        err "upload of $name failed with HTTP $STATUS: $(server_detail "$WORK/body")"
+        return 1
+        ;;
+    esac
 }
 
 for file in "${FILES[@]}"; do
