@@ -385,7 +385,7 @@ class HealthProbe:
     """Polls /healthz on fresh connections in a thread and records each latency."""
 
     port: int
-    interval: float = 0.1
+    interval: float = 0.05
     timeout: float = 5.0
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
