@@ -85,7 +85,9 @@ def serve(settings: Settings) -> int:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = settings.keep_alive_timeout
-    config.read_timeout = settings.read_timeout  # type: ignore[assignment]  # float works
+    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body): hypercorn's
+    # read timeout would also cut off downloads that take longer than it.
+    config.read_timeout = None
     config.graceful_timeout = settings.graceful_timeout
     config.include_server_header = False
     if settings.certfile:

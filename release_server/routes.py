@@ -362,7 +362,7 @@ class Api:
         multipart: bool = False,
     ) -> Response:
         """Store an upload; an error answered before the body was read closes the connection."""
-        body = Body(request.stream())
+        body = Body(request.stream(), self.settings.read_timeout)
         response = await self.receive_and_publish(request, body, receive, created_status, multipart)
         if response.status_code >= 400 and not body.complete:
             return AnswerBeforeBody(response)
@@ -412,6 +412,9 @@ class Api:
                 self.storage.publish, upload, upload.name, digest, overwrite
             )
         except Rejected as rejection:
+            if rejection.status == 408:
+                chosen = uploads[0].name if uploads else None
+                log_event(logger, "upload timed out", logging.WARNING, name=chosen)
             return error(rejection.status, rejection.message)
         except InvalidName as problem:
             return error(400, str(problem))

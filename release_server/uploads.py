@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
@@ -49,14 +50,30 @@ def html5_unescape(filename: str) -> str:
 
 
 class Body:
-    """The request body as an async iterator that remembers whether it was read to the end."""
+    """The request body as an async iterator that remembers whether it was read to the end
+    and gives up (Rejected 408) when the client sends nothing for ``idle_timeout`` seconds.
 
-    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+    This is READ_TIMEOUT. It is enforced here, on request bodies only, rather than by
+    hypercorn, whose read timeout also runs while a long download is being sent and would
+    cut it off."""
+
+    def __init__(self, stream: AsyncIterator[bytes], idle_timeout: float) -> None:
         self._stream = stream
+        self.idle_timeout = idle_timeout
         self.complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
+        chunks = aiter(self._stream)
+        while True:
+            try:
+                with anyio.fail_after(self.idle_timeout):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise Rejected(
+                    408, f"No bytes arrived for {self.idle_timeout:g} s; nothing was stored."
+                ) from None
             yield chunk
         self.complete = True
 
