@@ -6,11 +6,14 @@ import argparse
 import errno
 import logging
 import os
+import socket
 import ssl
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+
+from hypercorn.config import Config
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings, settings_to_env
@@ -69,24 +72,43 @@ def healthcheck(url: str | None, settings: Settings) -> int:
     return 0 if healthy else 1
 
 
+class ServerConfig(Config):
+    """Hypercorn's config, plus TCP_USER_TIMEOUT on the listening sockets (accepted
+    connections inherit it): the kernel drops a client that stops reading a download for
+    READ_TIMEOUT, which frees its connection even with unsent data still buffered."""
+
+    user_timeout_ms = 60_000
+
+    def _create_sockets(
+        self, binds: list[str], type_: int = socket.SOCK_STREAM
+    ) -> list[socket.socket]:
+        sockets = super()._create_sockets(binds, type_)
+        if type_ == socket.SOCK_STREAM and hasattr(socket, "TCP_USER_TIMEOUT"):
+            for sock in sockets:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, self.user_timeout_ms)
+        return sockets
+
+
 def serve(settings: Settings) -> int:
     """Run hypercorn in this process (one worker) or with worker processes."""
-    from hypercorn.config import Config
     from hypercorn.run import run
 
     os.environ.update(settings_to_env(settings))
     os.environ.pop("CONFIG_PATH", None)
     os.environ.pop("AUTH_TOKEN_FILE", None)
-    config = Config()
+    config = ServerConfig()
+    config.user_timeout_ms = int(settings.read_timeout * 1000)
     config.application_path = "release_server.asgi:create_app()"
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.workers = 0 if settings.workers == 1 else settings.workers
+    config.backlog = 2048  # hypercorn's 100 makes a burst of clients wait for SYN retries
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = settings.keep_alive_timeout
-    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body): hypercorn's
-    # read timeout would also cut off downloads that take longer than it.
+    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body) and on
+    # downloads nobody reads (download.FileDownload, ServerConfig). Hypercorn's read
+    # timeout would also cut off downloads that simply take longer than it.
     config.read_timeout = None
     config.graceful_timeout = settings.graceful_timeout
     config.include_server_header = False

@@ -6,6 +6,7 @@ flight when the name is replaced or deleted completes with the old bytes, intact
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from starlette.types import Receive, Scope, Send
 
 from .github import content_type
 from .http import error_body
+from .logs import log_event
 
 READ_SIZE = 1 << 20
+logger = logging.getLogger("release_server.download")
 #: Positions longer than 18 digits are beyond any file; such a header is ignored.
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 UNSATISFIABLE = error_body(
@@ -85,8 +88,11 @@ class FileDownload(Response):
         head: bool,
         media_type: str | None = None,
         on_complete: Callable[[], None] | None = None,
+        stall_timeout: float = 60.0,
     ) -> None:
         self.fd = fd
+        self.name = name
+        self.stall_timeout = stall_timeout
         self.head = head
         self.on_complete = on_complete
         self.background = None
@@ -172,7 +178,14 @@ class FileDownload(Response):
                 raise OSError("file shrank while it was being sent")
             offset += len(chunk)
             remaining -= len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+            message = {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
+            # A client that stops reading makes send() wait; give up after READ_TIMEOUT
+            # (the kernel drops the connection too: see cli.ServerConfig).
+            with anyio.move_on_after(self.stall_timeout) as waited:
+                await send(message)
+            if waited.cancelled_caught:
+                log_event(logger, "download abandoned: the client stopped reading", name=self.name)
+                return
         self.sent_all = True
 
     @staticmethod

@@ -311,6 +311,7 @@ class Api:
             head=head,
             media_type=media_type,
             on_complete=lambda: self.downloaded(st),
+            stall_timeout=self.settings.read_timeout,
         )
 
     def downloaded(self, st: os.stat_result) -> None:

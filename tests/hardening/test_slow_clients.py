@@ -410,14 +410,6 @@ def test_download_slower_than_read_timeout_completes(start_server: StartServer) 
     assert body == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.serve() leaves hypercorn's listen backlog at its default of 100: while the "
-    "server is busy for a moment, connection attempts past 100 overflow the kernel's accept "
-    "queue and are dropped, so those clients (a /healthz probe among them) wait 1 s, then "
-    "3 s, for SYN retransmission. Seen as a 1.02 s /healthz during the keep-alive flood "
-    "(nginx uses 511, gunicorn and uvicorn 2048)",
-)
 def test_a_burst_of_connections_is_queued(start_server: StartServer) -> None:
     """500 connection attempts arrive while the server is paused for 0.3 s (SIGSTOP, as a
     long GC pause or a CPU-starved container): the kernel must queue them all."""
@@ -448,13 +440,6 @@ def test_a_burst_of_connections_is_queued(start_server: StartServer) -> None:
             sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since READ_TIMEOUT moved from hypercorn into the app (request bodies only), "
-    "nothing bounds a download whose client stops reading: hypercorn has no send timeout, so "
-    "the connection, its task and the package's file descriptor are held forever; a few "
-    "thousand such clients exhaust the process's descriptors",
-)
 def test_a_download_nobody_reads_is_abandoned(start_server: StartServer) -> None:
     """10 clients request a 16 MiB package and never read: with every timeout at 2 s the
     server lets go of them within 8 s."""
