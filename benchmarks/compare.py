@@ -19,6 +19,7 @@ are printed with the numbers. Progress and details go to stderr, the table to st
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -374,30 +375,27 @@ class Bench:
                 )
             if len(sizes) < 2:
                 continue
-            first = results[(path, sizes[0])]
             ours_cpu = [results[(path, n)][0].server_cpu_us for n in sizes]
             nginx_cpu = [results[(path, n)][1].server_cpu_us for n in sizes]
-            body_growth = [results[(path, n)][2] / first[2] for n in sizes]
-            cpu_growth = [cpu / ours_cpu[0] for cpu in ours_cpu]
+            bodies = [results[(path, n)][2] for n in sizes]
+            # Step by step: from each package count to the next, CPU/request may grow by
+            # at most the factor the body grew by.
+            body_growth = [b / a for a, b in itertools.pairwise(bodies)]
+            cpu_growth = [b / a for a, b in itertools.pairwise(ours_cpu)]
             ok = all(
                 cpu <= body * GROWTH_SLACK
-                for cpu, body in zip(cpu_growth[1:], body_growth[1:], strict=True)
+                for cpu, body in zip(cpu_growth, body_growth, strict=True)
             )
-            arrow = " > ".join
+            steps = " > ".join
+            factors = ", ".join
             self.rows.append(
                 Row(
-                    f"GET {path}: server CPU/request at "
-                    + arrow(f"{n:,}" for n in sizes)
-                    + " pkgs",
-                    arrow(f"{cpu:,.0f}" for cpu in ours_cpu)
-                    + " us (x"
-                    + ", x".join(f"{g:.1f}" for g in cpu_growth[1:])
-                    + ")",
-                    arrow(f"{cpu:,.0f}" for cpu in nginx_cpu) + " us",
+                    f"GET {path}: server CPU/request at {steps(f'{n:,}' for n in sizes)} pkgs",
+                    f"{steps(f'{cpu:,.0f}' for cpu in ours_cpu)} us "
+                    f"({factors(f'x{g:.1f}' for g in cpu_growth)})",
+                    f"{steps(f'{cpu:,.0f}' for cpu in nginx_cpu)} us",
                     f"{ours_cpu[-1] / max(nginx_cpu[-1], 1e-9):.1f} (CPU)",
-                    "growth <= body growth (x"
-                    + ", x".join(f"{g:.0f}" for g in body_growth[1:])
-                    + ")",
+                    f"each step <= body's ({factors(f'x{g:.1f}' for g in body_growth)})",
                     verdict(ok),
                 )
             )
