@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
+import hypercorn.asyncio.tcp_server as tcp_server
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,9 +35,16 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return error(500, "Internal error; the server log has the details.")
 
 
+#: Bytes hypercorn reads from a socket at once. Its 64 KiB means some 16,000 trips per GiB
+#: uploaded through h11 and the app; larger reads double upload throughput. At most
+#: max_app_queue_size (10) such chunks wait per connection.
+SOCKET_READ_SIZE = 256 * 1024
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
+    tcp_server.MAX_RECV = SOCKET_READ_SIZE
     configure_logging(settings.log_level, secrets=(settings.auth_token,))
     storage = Storage(settings.storage)
     storage.prepare()

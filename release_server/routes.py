@@ -105,10 +105,11 @@ class Api:
             "url": f"{root}/assets/{quote(package.name, safe='')}",
         }
 
-    def cached_document(
+    async def cached_document(
         self, listing: Listing, kind: str, key: str, build: Callable[[], object]
     ) -> bytes:
-        """Serialize a document once per listing version and base URL (cheap polling)."""
+        """Serialize a document once per listing version and base URL (cheap polling);
+        a large one is built in a worker thread so the event loop keeps serving."""
         if listing.version != self._documents_version:
             self._documents = {}
             self._documents_version = listing.version
@@ -117,7 +118,8 @@ class Api:
         if body is None:
             if len(self._documents) > 64:
                 self._documents.clear()
-            body = self._documents[cache_key] = json_bytes(build())
+            body = await run_in_threadpool(lambda: json_bytes(build()))
+            self._documents[cache_key] = body
         return body
 
     @staticmethod
@@ -176,7 +178,7 @@ class Api:
             return Response(
                 body, media_type="text/html", headers={**page.PAGE_HEADERS, "vary": "Accept"}
             )
-        body = self.cached_document(
+        body = await self.cached_document(
             listing,
             "packages",
             root,
@@ -191,7 +193,7 @@ class Api:
 
     async def release_response(self, request: Request, links: github.Links) -> Response:
         listing = await self.listing()
-        body = self.cached_document(
+        body = await self.cached_document(
             listing,
             "release",
             f"{links.api} {links.repository}",

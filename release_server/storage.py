@@ -20,7 +20,8 @@ import stat
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .logs import log_event
@@ -33,7 +34,10 @@ CHUNK_SIZE = 1 << 20
 SIDECAR_SUFFIX = ".sha256"
 #: A directory mtime this close to the time a listing was built may hide a later change
 #: made within the same timestamp tick, so such a listing is not trusted (as git does).
+#: The window is 2 s where timestamps are whole seconds (some NFS servers), else 50 ms
+#: (several kernel clock ticks).
 RACY_NS = 2_000_000_000
+RACY_FINE_NS = 50_000_000
 #: How long download counts in a cached listing may lag behind the counters on disk.
 COUNTS_TTL_NS = 1_000_000_000
 #: Below this much free space the storage is reported as full (not ready).
@@ -105,7 +109,7 @@ class Listing:
     built_ns: int
     counts_ns: int
     #: Changes whenever anything shown in a document changes; used for ETags and caches.
-    version: str = field(default="")
+    version: str
 
 
 class Upload:
@@ -122,6 +126,7 @@ class Upload:
         self.size = 0
         self.path = root / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         self._hash = hashlib.sha256()
+        self._lock = threading.Lock()  # a write still in flight finishes before discard()
         try:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as error:
@@ -129,6 +134,12 @@ class Upload:
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def write(self, data: bytes) -> None:
+        with self._lock:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.fd < 0:
+            return  # discarded meanwhile
         self.size += len(data)
         if self.limit and self.size > self.limit:
             raise TooLarge(self.limit)
@@ -158,9 +169,10 @@ class Upload:
         self.close()
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
 
 def _disk_error(error: OSError) -> Exception:
@@ -177,6 +189,7 @@ class Storage:
         self.meta = root / META_DIR
         self._lock = threading.Lock()
         self._digests: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
         self._listing: Listing | None = None
 
     # -- start-up and readiness ----------------------------------------------------------------
@@ -229,25 +242,34 @@ class Storage:
     # -- listing -------------------------------------------------------------------------------
 
     def cached_listing(self) -> Listing | None:
-        """The cached listing if the directory has not changed since it was built."""
+        """The cached listing if the directory has not changed and its download counts
+        are fresh; None when listing() has work to do."""
         listing = self._listing
-        if listing is None:
+        if listing is None or time.time_ns() - listing.counts_ns > COUNTS_TTL_NS:
             return None
-        now = time.time_ns()
-        if now - listing.counts_ns > COUNTS_TTL_NS:
-            return None
+        return listing if self._unchanged(listing) else None
+
+    def listing(self) -> Listing:
+        """The current listing: cached, with counts refreshed, or rebuilt. Blocks."""
+        with self._lock:
+            listing = self._listing
+            if listing is None or not self._unchanged(listing):
+                return self._rebuild()
+            if time.time_ns() - listing.counts_ns > COUNTS_TTL_NS:
+                self._listing = self._counted(
+                    listing.packages, listing.dir_mtime_ns, listing.built_ns
+                )
+            return self._listing
+
+    def _unchanged(self, listing: Listing) -> bool:
+        """True if the directory is as it was when ``listing`` was built, and that was long
+        enough after its last change that a later change cannot share its timestamp."""
         try:
             mtime = os.stat(self.root).st_mtime_ns
         except OSError:
-            return None
-        if mtime != listing.dir_mtime_ns or listing.built_ns - mtime < RACY_NS:
-            return None
-        return listing
-
-    def listing(self) -> Listing:
-        """The current listing, rebuilt from the directory when it changed. Blocks."""
-        with self._lock:
-            return self.cached_listing() or self._rebuild()
+            return False
+        racy = RACY_NS if mtime % 1_000_000_000 == 0 else RACY_FINE_NS
+        return mtime == listing.dir_mtime_ns and listing.built_ns - mtime >= racy
 
     def _rebuild(self) -> Listing:
         now = time.time_ns()
@@ -267,22 +289,26 @@ class Storage:
             with contextlib.suppress(NotFound):
                 digests[_identity(st)] = self._digest(name, st)
         self._digests = digests
-        packages = []
-        for name, st in files.items():
-            key = _identity(st)
-            if key not in digests or self._is_sidecar(name, files, digests):
-                continue
-            packages.append(
-                Package(name, st.st_size, st.st_mtime_ns, digests[key], self._downloads(key))
-            )
+        packages = [
+            Package(name, st.st_size, st.st_mtime_ns, digests[_identity(st)])
+            for name, st in files.items()
+            if _identity(st) in digests and not self._is_sidecar(name, files, digests)
+        ]
         packages.sort(key=lambda p: (-p.mtime_ns, p.name))
-        version = hashlib.sha1(
-            repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in packages]).encode()
-        ).hexdigest()[:20]
-        self._listing = Listing(
-            tuple(packages), {p.name: p for p in packages}, dir_mtime, now, now, version
-        )
+        self._keys = {name: _identity(st) for name, st in files.items()}
+        self._listing = self._counted(packages, dir_mtime, now)
         return self._listing
+
+    def _counted(self, packages: Sequence[Package], dir_mtime: int, built_ns: int) -> Listing:
+        """The listing of ``packages`` with download counts read now from ``.meta``."""
+        counts = self._download_counts()
+        counted = tuple(replace(p, downloads=counts.get(self._keys[p.name], 0)) for p in packages)
+        version = hashlib.sha1(
+            repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in counted]).encode()
+        ).hexdigest()[:20]
+        return Listing(
+            counted, {p.name: p for p in counted}, dir_mtime, built_ns, time.time_ns(), version
+        )
 
     def _is_sidecar(
         self, name: str, files: dict[str, os.stat_result], digests: dict[str, str]
@@ -344,11 +370,15 @@ class Storage:
         with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash
             (self.meta / f"{key}.sha256").write_text(digest)
 
-    def _downloads(self, key: str) -> int:
-        try:
-            return os.stat(self.meta / f"{key}.downloads").st_size
-        except OSError:
-            return 0
+    def _download_counts(self) -> dict[str, int]:
+        """Completed downloads per file identity: the sizes of the ``.downloads`` files."""
+        counts = {}
+        with contextlib.suppress(OSError), os.scandir(self.meta) as entries:
+            for entry in entries:
+                if entry.name.endswith(".downloads"):
+                    with contextlib.suppress(FileNotFoundError):
+                        counts[entry.name.removesuffix(".downloads")] = entry.stat().st_size
+        return counts
 
     def count_download(self, st: os.stat_result) -> None:
         """Record one completed download: one byte appended (atomic across processes)."""

@@ -7,6 +7,7 @@ worker thread, batched so the event loop stays free.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 
@@ -79,23 +80,38 @@ class Body:
 
 
 class BatchedWriter:
-    """Collects chunks and writes them to the Upload in a thread, a batch at a time."""
+    """Collects chunks and writes them to the Upload in a worker thread a batch at a time,
+    while the next batch is being received (at most one write in flight)."""
 
     def __init__(self, upload: Upload) -> None:
         self.upload = upload
         self.pending: list[bytes] = []
         self.pending_size = 0
+        self.writing: asyncio.Future[None] | None = None
 
     def add(self, data: bytes) -> None:
         self.pending.append(data)
         self.pending_size += len(data)
 
     async def flush(self, force: bool = False) -> None:
+        """Hand a full batch (any batch with ``force``) to the writer; with ``force``,
+        also wait until everything is written. Write errors surface here."""
         if self.pending and (force or self.pending_size >= BATCH_SIZE):
             batch = b"".join(self.pending)
             self.pending.clear()
             self.pending_size = 0
-            await run_in_threadpool(self.upload.write, batch)
+            await self._written()
+            self.writing = asyncio.ensure_future(run_in_threadpool(self.upload.write, batch))
+            # Retrieved here if the request ends before the next flush (Upload serializes
+            # a late write with discard()).
+            self.writing.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if force:
+            await self._written()
+
+    async def _written(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
 
 
 async def receive_raw(body: AsyncIterator[bytes], upload: Upload) -> None:
