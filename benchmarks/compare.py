@@ -32,9 +32,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from load import Fetched, PollResult, WrkResult, curl, download_sha256, fetch, poll, run_wrk
@@ -42,6 +43,7 @@ from load import sha256_of as file_sha256
 from services import ROOT, Nginx, OurServer, Service, find_tools, our_command
 
 TOKEN = "compare-benchmark-token-3c9a"
+ServerT = TypeVar("ServerT", bound=Service)
 GROUPS = ("listing", "downloads", "uploads", "latency", "cold")
 #: The issue's targets (ratios are ours / nginx).
 LISTING_RATIO = 0.15
@@ -179,8 +181,8 @@ class Bench:
         return not problems
 
     @contextmanager
-    def ours(self, storage: Path, workers: int) -> Iterator[OurServer]:
-        server = OurServer(self.command, storage, self.work / "ours.log", TOKEN, workers)
+    def _running(self, server: ServerT) -> Iterator[ServerT]:
+        """Wait for ``server``, hand it out, stop it afterwards (also on error)."""
         self.running.append(server)
         try:
             server.wait_ready()
@@ -189,19 +191,20 @@ class Bench:
             server.stop()
             self.running.remove(server)
 
-    @contextmanager
-    def nginx(self, storage: Path, static: Path, dav: Path, name: str) -> Iterator[Nginx]:
-        static.mkdir(parents=True, exist_ok=True)
-        server = Nginx(
-            self.tools["nginx"], self.work / name, storage, static, dav, self.args.nginx_workers
+    def ours(self, storage: Path, workers: int) -> AbstractContextManager[OurServer]:
+        return self._running(
+            OurServer(self.command, storage, self.work / "ours.log", TOKEN, workers)
         )
-        self.running.append(server)
-        try:
-            server.wait_ready()
-            yield server
-        finally:
-            server.stop()
-            self.running.remove(server)
+
+    def nginx(
+        self, storage: Path, static: Path, dav: Path, name: str
+    ) -> AbstractContextManager[Nginx]:
+        static.mkdir(parents=True, exist_ok=True)
+        return self._running(
+            Nginx(
+                self.tools["nginx"], self.work / name, storage, static, dav, self.args.nginx_workers
+            )
+        )
 
     def pyz(self) -> Path:
         """--pyz, or a zipapp built now from this checkout (so it matches the source)."""

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from compare import make_payload
 from conftest import ServerProcess
 
 TOKEN = "bench-token-0123456789"
@@ -29,17 +30,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
-
-
-def make_file(path: Path, size_mib: int) -> str:
-    digest = hashlib.sha256()
-    block = os.urandom(1 << 20)
-    with path.open("wb") as handle:
-        for index in range(size_mib):
-            chunk = block[:-8] + index.to_bytes(8, "big")
-            digest.update(chunk)
-            handle.write(chunk)
-    return digest.hexdigest()
 
 
 def curl(*args: str) -> float:
@@ -57,7 +47,7 @@ def main() -> int:
         os.environ["RELEASE_SERVER_PYZ"] = args.pyz
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "payload.bin"
-        digest = make_file(source, args.size_mib)
+        digest = make_payload(source, args.size_mib)
         storage = Path(work) / "data"
         storage.mkdir()
         server = ServerProcess(storage, token=TOKEN, env={"MAX_UPLOAD_SIZE": "0"})
