@@ -101,10 +101,9 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """A snapshot of the directory: packages newest first, and the same by name."""
+    """A snapshot of the directory: packages newest first."""
 
     packages: tuple[Package, ...]
-    by_name: dict[str, Package]
     dir_mtime_ns: int
     built_ns: int
     counts_ns: int
@@ -306,9 +305,7 @@ class Storage:
         version = hashlib.sha1(
             repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in counted]).encode()
         ).hexdigest()[:20]
-        return Listing(
-            counted, {p.name: p for p in counted}, dir_mtime, built_ns, time.time_ns(), version
-        )
+        return Listing(counted, dir_mtime, built_ns, time.time_ns(), version)
 
     def _is_sidecar(
         self, name: str, files: dict[str, os.stat_result], digests: dict[str, str]
