@@ -76,6 +76,18 @@ def assert_healthy(probe: HealthProbe) -> None:
     assert probe.worst < HEALTH_BUDGET, f"/healthz took {probe.worst:.2f}s"
 
 
+def assert_closed_in_time_and_bounded(
+    closed_at: list[float], probe: HealthProbe, rss_growth_kib: int
+) -> None:
+    """The connections closed within the 2 s timeouts, /healthz stayed fast and the
+    server's memory grew by less than 30 MiB; prints the numbers."""
+    print(f"closed after {max(closed_at):.1f}s; /healthz worst {probe.worst * 1000:.0f} ms; "
+          f"RSS +{rss_growth_kib // 1024} MiB")  # fmt: skip
+    assert max(closed_at) <= 2 + CLOSE_SLACK, sorted(closed_at)[-5:]
+    assert_healthy(probe)
+    assert rss_growth_kib < 30 * 1024, f"RSS grew by {rss_growth_kib // 1024} MiB"
+
+
 def test_slow_headers_are_cut_off_and_health_stays_fast(start_server: StartServer) -> None:
     """200 connections dribble a request head one byte at a time: KEEP_ALIVE_TIMEOUT bounds
     how long a connection may take to send its head, however slowly bytes keep coming."""
@@ -101,11 +113,7 @@ def test_slow_headers_are_cut_off_and_health_stays_fast(start_server: StartServe
                     closed_at[index] = elapsed
             time.sleep(0.1)
         peak = memory_kib(server.proc.pid)["VmRSS"]
-    print(f"closed after {max(closed_at):.1f}s; /healthz worst {probe.worst * 1000:.0f} ms; "
-          f"RSS +{(peak - baseline) // 1024} MiB")  # fmt: skip
-    assert max(closed_at) <= 2 + CLOSE_SLACK, sorted(closed_at)[-5:]
-    assert_healthy(probe)
-    assert peak - baseline < 30 * 1024, f"RSS grew by {(peak - baseline) // 1024} MiB"
+    assert_closed_in_time_and_bounded(closed_at, probe, peak - baseline)
 
 
 def test_slow_bodies_are_cut_off_by_read_timeout(start_server: StartServer) -> None:
@@ -152,11 +160,7 @@ def test_idle_keep_alive_flood_is_closed_and_health_stays_fast(
                 time.sleep(0.05)
         closed_at = wait_all_closed(sockets, within=2 + CLOSE_SLACK + 2)
         peak = memory_kib(server.proc.pid)["VmRSS"]
-    print(f"closed after {max(closed_at):.1f}s; /healthz worst {probe.worst * 1000:.0f} ms; "
-          f"RSS +{(peak - baseline) // 1024} MiB")  # fmt: skip
-    assert max(closed_at) <= 2 + CLOSE_SLACK, sorted(closed_at)[-5:]
-    assert_healthy(probe)
-    assert peak - baseline < 30 * 1024, f"RSS grew by {(peak - baseline) // 1024} MiB"
+    assert_closed_in_time_and_bounded(closed_at, probe, peak - baseline)
 
 
 def test_many_concurrent_large_uploads_keep_memory_flat(start_server: StartServer) -> None:
