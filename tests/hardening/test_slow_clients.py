@@ -76,6 +76,18 @@ def assert_healthy(probe: HealthProbe) -> None:
     assert probe.worst < HEALTH_BUDGET, f"/healthz took {probe.worst:.2f}s"
 
 
+def start_unread_downloads(port: int, path: str, count: int) -> list[socket.socket]:
+    """``count`` GETs of ``path`` on tiny receive buffers whose answers are never read."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((HOST, port))
+        sock.sendall(build_head("GET", path))
+        sockets.append(sock)
+    return sockets
+
+
 def assert_closed_in_time_and_bounded(
     closed_at: list[float], probe: HealthProbe, rss_growth_kib: int
 ) -> None:
@@ -225,12 +237,7 @@ def test_readers_that_never_read_do_not_grow_memory(start_server: StartServer) -
     with HealthProbe(server.port) as probe:
         sockets = []
         try:
-            for _ in range(10):
-                sock = socket.socket()
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                sock.connect((HOST, server.port))
-                sock.sendall(build_head("GET", "/assets/big.bin"))
-                sockets.append(sock)
+            sockets += start_unread_downloads(server.port, "/assets/big.bin", 10)
             time.sleep(3)
             growth = memory_kib(pid)["VmHWM"] - baseline
         finally:
@@ -452,12 +459,7 @@ def test_a_download_nobody_reads_is_abandoned(start_server: StartServer) -> None
     assert reply is not None and reply.status == 201, reply
     stalled = []
     try:
-        for _ in range(10):
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect((HOST, server.port))
-            sock.sendall(build_head("GET", "/assets/big.bin"))
-            stalled.append(sock)
+        stalled += start_unread_downloads(server.port, "/assets/big.bin", 10)
         assert wait_until(lambda: server_connections(server.port) >= 10, timeout=5)
         assert wait_until(lambda: server_connections(server.port) == 0, timeout=8), (
             f"{server_connections(server.port)} stalled downloads still held"
