@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
 
 import hypercorn.asyncio.tcp_server as tcp_server
@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .config import Settings, load_settings
-from .http import error
+from .endpoints import Context, routes
+from .errors import HTTPError
+from .http import AnswerBeforeBody, OriginForm, SecurityHeaders, error
 from .logs import AccessLogMiddleware, configure_logging, log_event
-from .routes import Api, routes
-from .storage import Storage
+from .storage import DirectoryStorage
 
 logger = logging.getLogger("release_server")
 
@@ -28,6 +29,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error(404, f"Nothing at {request.url.path}; see /openapi.yaml for the routes.")
     return error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def refusal(request: Request, exc: Exception) -> Response:
+    """Any HTTPError as this API's JSON error. An upload refused before its body was read
+    to the end is answered while the rest is drained, then the connection is closed."""
+    assert isinstance(exc, HTTPError)
+    response = error(exc.status, exc.message, exc.headers)
+    body = request.scope.get("state", {}).get("upload_body")
+    if body is not None and not body.complete:
+        return AnswerBeforeBody(response)
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -46,25 +58,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     tcp_server.MAX_RECV = SOCKET_READ_SIZE
     configure_logging(settings.log_level, secrets=(settings.auth_token,))
-    storage = Storage(settings.storage)
+    storage = DirectoryStorage(settings.storage)
     storage.prepare()
-    api = Api(settings, storage)
+    ctx = Context(settings, storage)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        removed = storage.remove_stale_temp_files()
+        removed = storage.remove_stale_uploads()
         if removed:
             log_event(logger, "removed stale temp files", names=removed)
         if not settings.auth_token:
             logger.warning("no AUTH_TOKEN is configured: uploads and deletes answer 401")
         # Hash files copied in by hand now rather than on the first request.
-        threading.Thread(target=storage.listing, daemon=True).start()
+        warm_up = asyncio.ensure_future(storage.listing())
         yield
+        warm_up.cancel()
 
     app = Starlette(
-        routes=routes(api),
+        routes=routes(ctx),
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPError: refusal,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
     )
-    app.add_middleware(AccessLogMiddleware, observe=api.metrics.observe_request)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLogMiddleware, observe=ctx.metrics.observe_request)
+    app.add_middleware(OriginForm)
     return app

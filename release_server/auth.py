@@ -2,20 +2,18 @@
 
 import hmac
 
-
-class AuthError(Exception):
-    """Why a write was refused; the message says what the client should do."""
+from .errors import Unauthorized
 
 
 def check_bearer(authorization: str | None, token: str) -> None:
-    """Raise AuthError unless ``authorization`` is ``Bearer <token>`` for the configured token."""
+    """Raise Unauthorized unless ``authorization`` is ``Bearer <token>`` for the token."""
     if not token:
-        raise AuthError(
+        raise Unauthorized(
             "Writes are disabled: no AUTH_TOKEN is configured on the server. "
             "Set AUTH_TOKEN (or AUTH_TOKEN_FILE) and restart it."
         )
     scheme, _, credentials = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise AuthError("Send the upload token as 'Authorization: Bearer <token>'.")
+        raise Unauthorized("Send the upload token as 'Authorization: Bearer <token>'.")
     if not hmac.compare_digest(credentials.strip().encode("utf-8"), token.encode("utf-8")):
-        raise AuthError("The bearer token is not valid; check the token you send.")
+        raise Unauthorized("The bearer token is not valid; check the token you send.")

@@ -13,11 +13,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings, settings_to_env
-from .storage import Storage
+from .storage import DirectoryStorage
 
 DESCRIPTION = """\
 Serve release packages: upload with a bearer token, find the newest through a
@@ -79,12 +79,10 @@ class ServerConfig(Config):
 
     user_timeout_ms = 60_000
 
-    def _create_sockets(
-        self, binds: list[str], type_: int = socket.SOCK_STREAM
-    ) -> list[socket.socket]:
-        sockets = super()._create_sockets(binds, type_)
-        if type_ == socket.SOCK_STREAM and hasattr(socket, "TCP_USER_TIMEOUT"):
-            for sock in sockets:
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, self.user_timeout_ms)
         return sockets
 
@@ -136,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path and not os.path.isfile(path):
             return fail(f"{setting}: no such file {path!r}")
     try:
-        Storage(settings.storage).prepare()
+        DirectoryStorage(settings.storage).prepare()
     except OSError as problem:
         reason = problem.strerror or str(problem)
         return fail(f"STORAGE_PATH: {str(settings.storage)!r} is not usable: {reason}")

@@ -1,35 +1,31 @@
 """Send a stored file: conditional requests, single byte ranges, and a streamed body.
 
-The file is read from a descriptor opened before the headers are sent, so a download in
-flight when the name is replaced or deleted completes with the old bytes, intact.
+The file is read from a storage Reader pinned before the headers are sent, so a download
+in flight when the name is replaced or deleted completes with the old bytes, intact.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .errors import RangeNotSatisfiable
 from .github import content_type
-from .http import error_body
 from .logs import log_event
+from .storage import Reader
 
 READ_SIZE = 1 << 20
 logger = logging.getLogger("release_server.download")
 #: Positions longer than 18 digits are beyond any file; such a header is ignored.
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
-UNSATISFIABLE = error_body(
-    "The requested range is outside the file; ask for bytes below its size (Content-Range)."
-)
 
 
 def content_disposition(name: str) -> str:
@@ -42,9 +38,9 @@ def content_disposition(name: str) -> str:
     return header
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
-    """One byte range as (first, last); None when the header is absent, malformed or asks
-    for several ranges (the whole file is sent); False when it cannot be satisfied."""
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One byte range as (first, last); None when the header is malformed or asks for
+    several ranges (the whole file is sent). Raises RangeNotSatisfiable."""
     match = _RANGE.match(header.strip().replace(" ", ""))
     if not match or match.group(1) == match.group(2) == "":
         return None
@@ -52,13 +48,13 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     if first_text == "":
         length = int(last_text)
         if length == 0 or size == 0:
-            return False
+            raise RangeNotSatisfiable(size)
         return max(size - length, 0), size - 1
     first = int(first_text)
     if last_text and int(last_text) < first:
         return None
     if first >= size:
-        return False
+        raise RangeNotSatisfiable(size)
     return first, min(int(last_text) if last_text else size - 1, size - 1)
 
 
@@ -75,36 +71,34 @@ def _not_modified_since(header: str, mtime: float) -> bool:
 
 
 class FileDownload(Response):
-    """The answer to GET/HEAD of a package, built from an open descriptor it then owns."""
+    """The answer to GET/HEAD of a package, built from a pinned Reader it then owns.
+    Raises RangeNotSatisfiable (the caller still owns the reader then)."""
 
     def __init__(
         self,
-        fd: int,
-        st: os.stat_result,
-        name: str,
-        sha256: str,
+        reader: Reader,
         request_headers: Headers,
         *,
         head: bool,
         media_type: str | None = None,
-        on_complete: Callable[[], None] | None = None,
+        on_complete: Callable[[], Awaitable[None]] | None = None,
         stall_timeout: float = 60.0,
     ) -> None:
-        self.fd = fd
-        self.name = name
+        self.reader = reader
+        package = reader.package
+        name = self.name = package.name
         self.stall_timeout = stall_timeout
         self.head = head
         self.on_complete = on_complete
         self.background = None
-        size = st.st_size
-        etag = f'"{sha256}"'
+        size = package.size
+        mtime = package.mtime_ns / 1e9
+        etag = f'"{package.sha256}"'
         headers = {
             "etag": etag,
-            "last-modified": formatdate(st.st_mtime, usegmt=True),
+            "last-modified": formatdate(mtime, usegmt=True),
             "accept-ranges": "bytes",
             "cache-control": "no-cache",
-            "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; sandbox",
         }
         self.first, self.length = 0, size
         self.status_code = 200
@@ -113,19 +107,14 @@ class FileDownload(Response):
         if (if_none_match is not None and _etag_matches(if_none_match, etag)) or (
             if_none_match is None
             and if_modified_since
-            and _not_modified_since(if_modified_since, st.st_mtime)
+            and _not_modified_since(if_modified_since, mtime)
         ):
             self.status_code, self.length = 304, 0
         else:
             headers["content-type"] = media_type or content_type(name)
             headers["content-disposition"] = content_disposition(name)
             wanted = self._range(request_headers, size, etag)
-            if wanted is False:
-                self.status_code, self.length = 416, 0
-                headers["content-range"] = f"bytes */{size}"
-                headers["content-type"] = "application/json"
-                del headers["content-disposition"]
-            elif wanted:
+            if wanted:
                 self.status_code = 206
                 self.first, last = wanted
                 self.length = last - self.first + 1
@@ -137,7 +126,7 @@ class FileDownload(Response):
         self.init_headers(headers)
 
     @staticmethod
-    def _range(request_headers: Headers, size: int, etag: str) -> tuple[int, int] | bool | None:
+    def _range(request_headers: Headers, size: int, etag: str) -> tuple[int, int] | None:
         header = request_headers.get("range")
         if header is None:
             return None
@@ -148,9 +137,6 @@ class FileDownload(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = UNSATISFIABLE if self.status_code == 416 else b""
-            if self.status_code == 416:
-                self.headers["content-length"] = str(len(body))
             await send(
                 {
                     "type": "http.response.start",
@@ -159,21 +145,22 @@ class FileDownload(Response):
                 }
             )
             if self.head or self.length == 0:
-                await send({"type": "http.response.body", "body": body})
+                await send({"type": "http.response.body", "body": b""})
                 return
             async with anyio.create_task_group() as group:
                 group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
                 await self._stream(send)
                 group.cancel_scope.cancel()
             if self.full and self.sent_all and self.on_complete is not None:
-                self.on_complete()
+                await self.on_complete()
         finally:
-            os.close(self.fd)
+            with anyio.CancelScope(shield=True):
+                await self.reader.close()
 
     async def _stream(self, send: Send) -> None:
         offset, remaining = self.first, self.length
         while remaining > 0:
-            chunk = await run_in_threadpool(os.pread, self.fd, min(READ_SIZE, remaining), offset)
+            chunk = await self.reader.read(offset, min(READ_SIZE, remaining))
             if not chunk:
                 raise OSError("file shrank while it was being sent")
             offset += len(chunk)

@@ -32,7 +32,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
-        entry.update(entry.pop("fields", None) or {})
+        fields = entry.pop("fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
         line = json.dumps(entry, ensure_ascii=False, default=str)
@@ -61,6 +63,8 @@ def log_event(
 
 
 def _request_id(scope: Scope) -> str:
+    key: bytes
+    value: bytes
     for key, value in scope["headers"]:
         if key == b"x-request-id":
             text = value.decode("latin-1")[:128]

@@ -8,7 +8,7 @@ the storage directory, so they are the same whichever process answers.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from . import __version__
@@ -43,7 +43,7 @@ class Metrics:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.duration_buckets: Counter[tuple[str, float]] = Counter()
-        self.duration_sum: Counter[str] = Counter()
+        self.duration_sum: dict[str, float] = defaultdict(float)
         self.duration_count: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
 

@@ -1,10 +1,8 @@
-"""The one place that decides whether a string may be a package name."""
+"""The one place that decides whether a string may be a package name (or a path segment)."""
+
+from .errors import InvalidName
 
 MAX_NAME_BYTES = 255
-
-
-class InvalidName(ValueError):
-    """Raised with a message that tells the client what a valid name looks like."""
 
 
 def name_problem(name: str) -> str | None:

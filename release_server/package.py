@@ -28,3 +28,16 @@ class Package:
 def iso_utc(ns: int) -> str:
     """Format nanoseconds since the epoch as GitHub does: ``2024-01-31T12:00:00Z``."""
     return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def package_document(package: Package, url: str) -> dict[str, object]:
+    """This API's own JSON for a package (``/packages``, upload answers); ``url`` is where
+    it downloads."""
+    return {
+        "name": package.name,
+        "size": package.size,
+        "created_at": package.created_at,
+        "sha256": package.sha256,
+        "downloads": package.downloads,
+        "url": url,
+    }

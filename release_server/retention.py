@@ -4,21 +4,25 @@ from collections.abc import Sequence
 
 from .package import Package
 
+#: A file dated further ahead than this (copied in by hand from a machine whose clock
+#: runs ahead, or touched by hand) has no believable upload time: it ranks as the oldest.
+FUTURE_SLACK_NS = 60 * 1_000_000_000
 
-def choose_pruned(packages: Sequence[Package], limit: int, keep: str) -> list[str]:
-    """Names to remove so that at most ``limit`` packages stay (0 = unlimited).
 
-    The newest by upload time stay; ``keep`` (the package just uploaded) always stays,
-    even if a file copied in by hand looks newer.
+def choose_pruned(packages: Sequence[Package], limit: int, keep: str, now_ns: int) -> list[str]:
+    """Names outside the newest ``limit`` packages by upload time (0 = unlimited).
+
+    ``keep`` (the package just uploaded) is never chosen, and it never pushes another
+    package out of the window either: a package outside the newest ``limit`` of one
+    listing stays outside as more uploads arrive, so prunes racing from listings taken at
+    different moments only ever agree, and never leave fewer than ``limit``.
     """
     if limit <= 0 or len(packages) <= limit:
         return []
-    newest_first = sorted(packages, key=lambda p: (-p.mtime_ns, p.name))
-    kept = [p for p in newest_first if p.name == keep]
-    for package in newest_first:
-        if len(kept) >= limit:
-            break
-        if package.name != keep:
-            kept.append(package)
-    kept_names = {p.name for p in kept}
-    return [p.name for p in newest_first if p.name not in kept_names]
+
+    def rank(package: Package) -> tuple[bool, int, str]:
+        believable = package.mtime_ns <= now_ns + FUTURE_SLACK_NS
+        return (not believable, -package.mtime_ns, package.name)
+
+    newest_first = sorted(packages, key=rank)
+    return [p.name for p in newest_first[limit:] if p.name != keep]

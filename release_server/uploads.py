@@ -1,22 +1,26 @@
-"""Read an upload body (raw, or multipart with a ``file`` field) into a storage Upload.
+"""Read an upload body (raw, or multipart with a ``file`` field) into storage.
 
-Bytes go straight from the socket into a hidden temp file in the storage directory: no
-spooling to a system temp dir, no whole-file buffer. Disk writes and hashing run in a
-worker thread, batched so the event loop stays free.
+Bytes go straight from the socket to the storage backend's writer: no spooling to a
+system temp dir, no whole-file buffer. They are counted against MAX_UPLOAD_SIZE and hashed
+as they arrive; writes and hashing run in worker threads, batched so the event loop stays
+free.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
+from anyio import to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from .names import InvalidName, check_name
-from .storage import Upload
+from .errors import BadRequest, HTTPError, RequestTimeout, TooLarge, UploadInterrupted
+from .names import check_name
+from .storage import Writer
 
 #: Bytes gathered before one hop to the writer thread.
 BATCH_SIZE = 1 << 20
@@ -25,23 +29,38 @@ MULTIPART_SLACK = 64 * 1024
 _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 
 
-class Rejected(Exception):
-    """The upload cannot be accepted; ``status`` and ``message`` form the answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def parse_checksum(value: str | None, source: str) -> str | None:
     """Accept ``<hex>`` or ``sha256:<hex>``; anything else is a 400."""
     if value is None or not value.strip():
         return None
     match = _SHA256.match(value.strip())
     if not match:
-        raise Rejected(400, f"{source} must be a sha256 digest: 64 hexadecimal characters.")
+        raise BadRequest(f"{source} must be a sha256 digest: 64 hexadecimal characters.")
     return match.group(1).lower()
+
+
+class Incoming:
+    """One upload's bytes on their way into storage: counted against the limit, hashed."""
+
+    def __init__(self, writer: Writer, limit: int) -> None:
+        self.writer = writer
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.limit and self.size > self.limit:
+            raise TooLarge(self.limit)
+        await to_thread.run_sync(self._hash.update, data)
+        await self.writer.write(data)
+
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+#: Opens the Incoming for a file name (validating it, refusing a taken name).
+OpenUpload = Callable[[str], Awaitable[Incoming]]
 
 
 def html5_unescape(filename: str) -> str:
@@ -52,7 +71,7 @@ def html5_unescape(filename: str) -> str:
 
 class Body:
     """The request body as an async iterator that remembers whether it was read to the end
-    and gives up (Rejected 408) when the client sends nothing for ``idle_timeout`` seconds.
+    and gives up (RequestTimeout, 408) when the client sends nothing for ``idle_timeout`` seconds.
 
     This is READ_TIMEOUT. It is enforced here, on request bodies only, rather than by
     hypercorn, whose read timeout also runs while a long download is being sent and would
@@ -72,18 +91,20 @@ class Body:
             except StopAsyncIteration:
                 break
             except TimeoutError:
-                raise Rejected(
-                    408, f"No bytes arrived for {self.idle_timeout:g} s; nothing was stored."
+                raise RequestTimeout(
+                    f"No bytes arrived for {self.idle_timeout:g} s; nothing was stored."
                 ) from None
+            except ClientDisconnect:
+                raise UploadInterrupted() from None
             yield chunk
         self.complete = True
 
 
 class BatchedWriter:
-    """Collects chunks and writes them to the Upload in a worker thread a batch at a time,
-    while the next batch is being received (at most one write in flight)."""
+    """Collects chunks and writes them to the Incoming a batch at a time, while the next
+    batch is being received (at most one write in flight)."""
 
-    def __init__(self, upload: Upload) -> None:
+    def __init__(self, upload: Incoming | None) -> None:
         self.upload = upload
         self.pending: list[bytes] = []
         self.pending_size = 0
@@ -96,14 +117,14 @@ class BatchedWriter:
     async def flush(self, force: bool = False) -> None:
         """Hand a full batch (any batch with ``force``) to the writer; with ``force``,
         also wait until everything is written. Write errors surface here."""
-        if self.pending and (force or self.pending_size >= BATCH_SIZE):
+        if self.upload and self.pending and (force or self.pending_size >= BATCH_SIZE):
             batch = b"".join(self.pending)
             self.pending.clear()
             self.pending_size = 0
             await self._written()
-            self.writing = asyncio.ensure_future(run_in_threadpool(self.upload.write, batch))
-            # Retrieved here if the request ends before the next flush (Upload serializes
-            # a late write with discard()).
+            self.writing = asyncio.ensure_future(self.upload.write(batch))
+            # Retrieved here if the request ends before the next flush (the writer
+            # serializes a late write with discard()).
             self.writing.add_done_callback(lambda done: done.cancelled() or done.exception())
         if force:
             await self._written()
@@ -114,7 +135,7 @@ class BatchedWriter:
             await writing
 
 
-async def receive_raw(body: AsyncIterator[bytes], upload: Upload) -> None:
+async def receive_raw(body: Body, upload: Incoming) -> None:
     """Stream a raw request body (``curl -T``) into ``upload``."""
     writer = BatchedWriter(upload)
     async for chunk in body:
@@ -124,19 +145,21 @@ async def receive_raw(body: AsyncIterator[bytes], upload: Upload) -> None:
 
 
 class MultipartReceiver:
-    """Parse ``multipart/form-data`` as it arrives; the ``file`` part goes to an Upload.
+    """Parse ``multipart/form-data`` as it arrives; the ``file`` part goes to an Incoming.
 
     ``open_upload(name)`` is called once the file part's headers name the file, so the
     caller can refuse a bad or taken name before any byte of it is stored.
     """
 
-    def __init__(self, content_type: str, open_upload: Callable[[str], Upload]) -> None:
+    def __init__(self, content_type: str, open_upload: OpenUpload) -> None:
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise BadRequest("Send the file as multipart/form-data in field 'file'.")
         _, params = parse_options_header(content_type)
         boundary = params.get(b"boundary")
         if not boundary:
-            raise Rejected(400, "Send the file as multipart/form-data with a boundary.")
+            raise BadRequest("Send the file as multipart/form-data with a boundary.")
         self.open_upload = open_upload
-        self.upload: Upload | None = None
+        self.name: str | None = None
         self.writer: BatchedWriter | None = None
         self.sha256: str | None = None
         self._headers: dict[bytes, bytes] = {}
@@ -160,7 +183,7 @@ class MultipartReceiver:
                 },
             )
         except Exception as error:
-            raise Rejected(400, f"Bad multipart boundary: {error}") from None
+            raise BadRequest(f"Bad multipart boundary: {error}") from None
 
     def _part_begin(self) -> None:
         self._headers = {}
@@ -184,19 +207,16 @@ class MultipartReceiver:
         self._target = field
         if field != "file":
             return
-        if self.upload is not None:
-            raise Rejected(400, "Send exactly one 'file' field; this request has several.")
+        if self.name is not None:
+            raise BadRequest("Send exactly one 'file' field; this request has several.")
         raw_name = params.get(b"filename")
         if raw_name is None:
-            raise Rejected(400, "The 'file' field has no filename; send it as a file upload.")
+            raise BadRequest("The 'file' field has no filename; send it as a file upload.")
         try:
-            name = check_name(html5_unescape(raw_name.decode("utf-8")))
+            self.name = check_name(html5_unescape(raw_name.decode("utf-8")))
         except UnicodeDecodeError:
-            raise Rejected(400, "The file name is not valid UTF-8.") from None
-        except InvalidName as error:
-            raise Rejected(400, str(error)) from None
-        self.upload = self.open_upload(name)
-        self.writer = BatchedWriter(self.upload)
+            raise BadRequest("The file name is not valid UTF-8.") from None
+        self.writer = BatchedWriter(None)  # opened by feed() once the parser returns
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._target == "file":
@@ -205,7 +225,7 @@ class MultipartReceiver:
         elif self._target == "sha256":
             self._small += data[start:end]
             if len(self._small) > 200:
-                raise Rejected(400, "The 'sha256' field must be a 64-character hex digest.")
+                raise BadRequest("The 'sha256' field must be a 64-character hex digest.")
 
     def _part_end(self) -> None:
         if self._target == "sha256":
@@ -215,20 +235,23 @@ class MultipartReceiver:
     def _end(self) -> None:
         self._finished = True
 
-    async def feed(self, body: AsyncIterator[bytes]) -> None:
-        """Consume the whole body; raise Rejected for a malformed or incomplete form."""
+    async def feed(self, body: Body) -> None:
+        """Consume the whole body; raise BadRequest for a malformed or incomplete form."""
         async for chunk in body:
             try:
                 self.parser.write(chunk)
-            except Rejected:
+            except HTTPError:
                 raise
             except Exception as error:
-                raise Rejected(400, f"Malformed multipart body: {error}") from None
+                raise BadRequest(f"Malformed multipart body: {error}") from None
             if self.writer is not None:
+                if self.writer.upload is None:
+                    assert self.name is not None
+                    self.writer.upload = await self.open_upload(self.name)
                 await self.writer.flush()
         if self.writer is not None:
             await self.writer.flush(force=True)
         if not self._finished:
-            raise Rejected(400, "The multipart body ended early; send the complete form.")
-        if self.upload is None:
-            raise Rejected(400, "No 'file' field in the form; send the package as field 'file'.")
+            raise BadRequest("The multipart body ended early; send the complete form.")
+        if self.name is None:
+            raise BadRequest("No 'file' field in the form; send the package as field 'file'.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 
 import pytest
 import requests
@@ -324,3 +325,39 @@ def test_unknown_route_is_json_404(server: ServerProcess) -> None:
     missing = requests.get(f"{server.url}/assets/absent.zip", timeout=10)
     assert missing.status_code == 404
     assert "absent.zip" in missing.json()["message"]
+
+
+def test_empty_uploads_are_422_and_keep_the_previous_version(server: ServerProcess) -> None:
+    """A 0-byte package is almost always a broken build: refused on both write paths,
+    nothing stored, the good version it would have replaced intact."""
+    assert server.upload("app.zip", b"good").status_code == 200
+    refusals = [
+        server.upload("app.zip", b"", overwrite="true"),
+        server.upload("new.zip", b""),
+        requests.put(f"{server.url}/assets/app.zip?overwrite=true", data=b"",
+                     headers=server.auth(), timeout=10),
+        requests.put(f"{server.url}/assets/new.zip", data=b"", headers=server.auth(), timeout=10),
+    ]  # fmt: skip
+    for refused in refusals:
+        assert refused.status_code == 422, refused.text
+        assert "empty" in refused.json()["detail"]
+    assert requests.get(f"{server.url}/assets/app.zip", timeout=10).content == b"good"
+    assert [p["name"] for p in requests.get(f"{server.url}/packages", timeout=10).json()] == [
+        "app.zip"
+    ]
+    assert not [p for p in server.storage.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_absolute_form_request_target_is_routed_on_its_path(server: ServerProcess) -> None:
+    """What a client sends through a forward proxy (RFC 9112 §3.2.2): routed on the path."""
+    server.upload("proxied.zip", b"p")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        target = f"http://127.0.0.1:{server.port}/assets/proxied.zip?x=1"
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert answer.endswith(b"\r\n\r\np")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 from conftest import ServerProcess
 
@@ -120,3 +122,21 @@ def test_pruning_removes_metadata(start_server) -> None:
     server.upload("m2.bin", b"2")
     meta = sorted(os.listdir(server.storage / ".meta"))
     assert len(meta) == 1 and meta[0].endswith(".sha256")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_concurrent_uploads_leave_exactly_the_newest_n(start_server, workers: str) -> None:
+    """Racing prunes (20 uploads at once, in one or two worker processes) never remove
+    more than the rule says: exactly MAX_PACKAGES remain."""
+    server = start_server(env={"MAX_PACKAGES": "5"}, args=["--workers", workers])
+
+    def upload(index: int) -> requests.Response:
+        return server.upload(f"race-{index:02}.zip", b"x" * (index + 1))
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(upload, range(20)))
+    assert [answer.status_code for answer in answers] == [200] * 20
+    listed = requests.get(f"{server.url}/packages", timeout=10).json()
+    assert len(listed) == 5, [p["name"] for p in listed]
+    pruned = {name for answer in answers for name in answer.json()["pruned"]}
+    assert len(pruned) == 15 and pruned.isdisjoint(p["name"] for p in listed)

@@ -211,7 +211,7 @@ def filenames() -> st.SearchStrategy[bytes]:
 
 
 @FUZZ
-@given(segment=path_segments(), body=st.binary(max_size=2000))
+@given(segment=path_segments(), body=st.binary(min_size=1, max_size=2000))
 @example(segment="..%2f..%2fcanary%2fpwned", body=b"x")
 @example(segment="%2e%2e/%2e%2e/canary.txt", body=b"x")
 @example(segment="..\\..\\canary.txt", body=b"x")
@@ -243,7 +243,7 @@ def test_names_in_the_path_never_escape_storage(target: Target, segment: str, bo
 
 
 @FUZZ
-@given(filename=filenames(), data=st.binary(max_size=2000))
+@given(filename=filenames(), data=st.binary(min_size=1, max_size=2000))
 @example(filename=b"../../canary/pwned", data=b"x")
 @example(filename=b"..\\..\\canary.txt", data=b"x")
 @example(filename=b"C:\\l1\\..\\..", data=b"x")
@@ -328,7 +328,7 @@ def forms(draw: st.DrawFn) -> tuple[bytes, bytes, str, bool, bytes | None, bytes
             st.tuples(
                 st.sampled_from((b"file", b"file", b"sha256", b"other", b"")),
                 st.sampled_from((b"pkg.bin", b"other.bin", b"../x", b"")),
-                st.binary(max_size=600),
+                st.binary(min_size=1, max_size=600),
             ),
             max_size=4,
         )
@@ -644,7 +644,7 @@ def test_authorization_headers(target: Target, value: bytes, method: str) -> Non
         value.strip().split(b" ", 1)[-1].strip() == TOKEN.encode()
     )
     path = "/upload" if method == "POST" else "/assets/auth-probe.bin"
-    body = multipart([form_part(b"file", b"data", b"auth-probe.bin")]) if method == "POST" else b""
+    body = multipart([form_part(b"file", b"data", b"auth-probe.bin")]) if method == "POST" else b"d"
     headers: list[tuple[str | bytes, str | bytes]] = [("Authorization", value)]
     if method == "POST":
         headers.append(

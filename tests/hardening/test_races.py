@@ -74,7 +74,7 @@ def client(servers: list[ServerProcess], record: Record, seed: int, deadline: fl
         )[0]
         try:
             if operation in ("upload", "overwrite"):
-                data = rng.randbytes(rng.choice((0, 10, 4096, 65_536, 300_001)))
+                data = rng.randbytes(rng.choice((1, 10, 4096, 65_536, 300_001)))
                 record.sent(name, data)
                 params = {"overwrite": "true"} if operation == "overwrite" else {}
                 if rng.random() < 0.5:

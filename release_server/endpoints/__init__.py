@@ -1,0 +1,43 @@
+"""HTTP endpoints, one module per resource; each handler parses, makes one call, answers."""
+
+from __future__ import annotations
+
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import BaseRoute
+
+from .api import GitHubApi
+from .assets import Assets
+from .context import Context
+from .health import Health
+from .listing import Listings
+
+
+class AnyText(Convertor[str]):
+    """Like ``path`` but also matches control characters, so names.py (not the router)
+    decides, and a bad name gets a 400 that says why instead of a 404."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anytext", AnyText())
+
+
+def routes(ctx: Context) -> list[BaseRoute]:
+    """Every route of the application."""
+    assets = Assets(ctx)
+    return [
+        *Health(ctx).routes(),
+        *Listings(ctx).routes(),
+        *assets.routes(),
+        *GitHubApi(ctx, assets, "").routes(),
+        *GitHubApi(ctx, assets, "/api/v3").routes(),
+    ]
+
+
+__all__ = ["Context", "routes"]

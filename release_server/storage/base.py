@@ -1,0 +1,113 @@
+"""The storage seam: the one small interface the endpoints and services talk to.
+
+A backend stores *objects* under *keys*: ``name`` for a package of the root release, and
+``owner/repo/tag/name`` for an asset of any other release (SPEC §8.1), each segment a valid
+name (names.py). Everything above this module sees only keys, ``Package`` records and the
+objects below; never a path, a descriptor or a ``stat`` result. ``tests/test_storage.py``
+is the contract every backend passes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ..package import Package
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A snapshot of one release's assets, newest first."""
+
+    packages: tuple[Package, ...]
+    #: When the release last changed (ns since the epoch): its time when it has no assets.
+    changed_ns: int
+    #: Changes whenever anything shown in a document changes; used for ETags and caches.
+    version: str
+
+
+class Reader(ABC):
+    """One version of an object, pinned when opened: it stays readable, byte for byte, if
+    the key is replaced or deleted while a download is in flight."""
+
+    #: The version opened: name, size, upload time, sha256.
+    package: Package
+    #: Opaque id of this version, for ``Storage.count_download``.
+    version: str
+
+    @abstractmethod
+    async def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``; fewer only at the end of the object."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the pinned version. Safe to call twice."""
+
+
+class Writer(ABC):
+    """A new object being streamed in, invisible until ``Storage.publish``."""
+
+    key: str
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Append ``data``. Raises DiskFull when there is no room."""
+
+    @abstractmethod
+    async def discard(self) -> None:
+        """Drop whatever was written. Safe to call twice, and after publish."""
+
+
+class Storage(ABC):
+    """List, open, stream in, publish and delete objects; count downloads."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create what the backend needs and prove it can write; raise OSError if not.
+        Called once at start-up, before serving."""
+
+    @abstractmethod
+    def remove_stale_uploads(self) -> list[str]:
+        """Remove what uploads of dead processes left behind; returns what was removed."""
+
+    @abstractmethod
+    async def problem(self) -> str | None:
+        """Why storage is not ready (unreadable, unwritable, full), or None when it is."""
+
+    def skipped_entries(self) -> dict[str, str]:
+        """Stored entries that are not served (not packages), each with why."""
+        return {}
+
+    @abstractmethod
+    def cached_listing(self, release: str = "") -> Listing | None:
+        """The listing of ``release`` if known to be current, without blocking; else None."""
+
+    @abstractmethod
+    async def listing(self, release: str = "") -> Listing:
+        """The assets of ``release`` ("" is the root release; else ``owner/repo/tag``)."""
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Whether anything is stored under ``key`` (a quick check before a create)."""
+
+    @abstractmethod
+    async def open(self, key: str) -> Reader:
+        """Pin the current version of ``key`` for reading. Raises NotFound."""
+
+    @abstractmethod
+    async def begin(self, key: str) -> Writer:
+        """Start streaming a new object that ``publish`` will put under ``key``."""
+
+    @abstractmethod
+    async def publish(self, writer: Writer, sha256: str, overwrite: bool) -> tuple[Package, bool]:
+        """Make the written bytes durable and visible under ``writer.key`` at once; returns
+        (package, replaced). Without ``overwrite`` exactly one of racing creates wins and
+        the others raise AlreadyExists. Its upload time is the time it was published."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> Package:
+        """Remove ``key`` and its metadata. Raises NotFound."""
+
+    @abstractmethod
+    async def count_download(self, key: str, version: str) -> None:
+        """Record one completed download of the version ``Reader.version`` named."""

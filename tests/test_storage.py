@@ -1,0 +1,189 @@
+"""The storage contract: what every backend behind the seam must do, in-process.
+
+Parametrized over the backends (the directory for now), as Hypercorn runs one suite over
+its workers. Routes and services rely on exactly these properties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from release_server.errors import AlreadyExists, NotFound
+from release_server.package import Package
+from release_server.storage import DirectoryStorage, Storage
+
+pytestmark = pytest.mark.anyio
+
+Backend = Callable[[Path], Storage]
+BACKENDS: dict[str, Backend] = {"directory": DirectoryStorage}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backend = BACKENDS[request.param](tmp_path / "storage")
+    backend.prepare()
+    yield backend
+
+
+async def put(storage: Storage, key: str, data: bytes, overwrite: bool = False) -> Package:
+    writer = await storage.begin(key)
+    try:
+        await writer.write(data)
+        package, _ = await storage.publish(writer, hashlib.sha256(data).hexdigest(), overwrite)
+    finally:
+        await writer.discard()
+    return package
+
+
+async def read_all(storage: Storage, key: str) -> bytes:
+    reader = await storage.open(key)
+    try:
+        return await reader.read(0, reader.package.size + 10)
+    finally:
+        await reader.close()
+
+
+async def names(storage: Storage, release: str = "") -> list[str]:
+    return [p.name for p in (await storage.listing(release)).packages]
+
+
+async def test_a_new_storage_is_empty_and_ready(storage: Storage) -> None:
+    assert await names(storage) == []
+    assert await storage.problem() is None
+
+
+async def test_published_objects_are_listed_newest_first_with_digest(storage: Storage) -> None:
+    first = await put(storage, "a.zip", b"first")
+    second = await put(storage, "b.zip", b"second!")
+    assert second.mtime_ns >= first.mtime_ns
+    listing = await storage.listing()
+    assert [(p.name, p.size, p.sha256) for p in listing.packages] == [
+        ("b.zip", 7, hashlib.sha256(b"second!").hexdigest()),
+        ("a.zip", 5, hashlib.sha256(b"first").hexdigest()),
+    ]
+    assert await read_all(storage, "a.zip") == b"first"
+    assert await storage.exists("a.zip") and not await storage.exists("c.zip")
+
+
+async def test_the_listing_version_changes_with_the_content(storage: Storage) -> None:
+    before = (await storage.listing()).version
+    await put(storage, "a.zip", b"x")
+    after = (await storage.listing()).version
+    assert before != after
+
+
+async def test_create_only_refuses_a_taken_key_and_keeps_the_original(storage: Storage) -> None:
+    await put(storage, "a.zip", b"original")
+    with pytest.raises(AlreadyExists):
+        await put(storage, "a.zip", b"intruder")
+    assert await read_all(storage, "a.zip") == b"original"
+    assert await names(storage) == ["a.zip"]
+
+
+async def test_racing_creates_have_exactly_one_winner(storage: Storage) -> None:
+    outcomes: list[str] = []
+
+    async def attempt(data: bytes) -> None:
+        try:
+            await put(storage, "race.zip", data)
+            outcomes.append("won")
+        except AlreadyExists:
+            outcomes.append("lost")
+
+    async with anyio.create_task_group() as group:
+        for number in range(8):
+            group.start_soon(attempt, b"racer %d" % number)
+    assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+    assert (await read_all(storage, "race.zip")).startswith(b"racer ")
+
+
+async def test_overwrite_replaces_and_says_so(storage: Storage) -> None:
+    await put(storage, "a.zip", b"old")
+    writer = await storage.begin("a.zip")
+    await writer.write(b"new bytes")
+    package, replaced = await storage.publish(
+        writer, hashlib.sha256(b"new bytes").hexdigest(), True
+    )
+    assert replaced and package.size == 9
+    assert await read_all(storage, "a.zip") == b"new bytes"
+
+
+async def test_a_pinned_reader_survives_replace_and_delete(storage: Storage) -> None:
+    await put(storage, "a.zip", b"version one")
+    reader = await storage.open("a.zip")
+    try:
+        await put(storage, "a.zip", b"version two, longer", overwrite=True)
+        assert await reader.read(0, 100) == b"version one"
+        await storage.delete("a.zip")
+        assert await reader.read(8, 100) == b"one"
+        assert reader.package.size == 11
+    finally:
+        await reader.close()
+        await reader.close()  # twice is fine
+
+
+async def test_a_discarded_upload_leaves_nothing(storage: Storage) -> None:
+    writer = await storage.begin("gone.zip")
+    await writer.write(b"partial")
+    await writer.discard()
+    await writer.discard()
+    assert await names(storage) == []
+    assert not await storage.exists("gone.zip")
+    assert storage.remove_stale_uploads() == []
+
+
+async def test_delete_removes_and_missing_keys_are_not_found(storage: Storage) -> None:
+    await put(storage, "a.zip", b"x")
+    deleted = await storage.delete("a.zip")
+    assert deleted.name == "a.zip" and deleted.size == 1
+    assert await names(storage) == []
+    for call in (storage.delete, storage.open):
+        with pytest.raises(NotFound):
+            await call("a.zip")
+
+
+async def test_downloads_are_counted_per_version(storage: Storage) -> None:
+    await put(storage, "a.zip", b"x")
+    reader = await storage.open("a.zip")
+    await reader.close()
+    for _ in range(3):
+        await storage.count_download("a.zip", reader.version)
+    with anyio.fail_after(5):  # counts may lag by a second or so
+        while (await storage.listing()).packages[0].downloads != 3:
+            await anyio.sleep(0.1)
+    await put(storage, "a.zip", b"y", overwrite=True)
+    assert (await storage.listing()).packages[0].downloads == 0
+
+
+async def test_releases_below_the_root_are_separate(storage: Storage) -> None:
+    await put(storage, "root.zip", b"r")
+    await put(storage, "acme/tool/v1.0.0/tool-1.0.0.zip", b"t")
+    assert await names(storage) == ["root.zip"]
+    assert await names(storage, "acme/tool/v1.0.0") == ["tool-1.0.0.zip"]
+    assert await names(storage, "acme/tool/v2.0.0") == []
+    assert await read_all(storage, "acme/tool/v1.0.0/tool-1.0.0.zip") == b"t"
+
+
+async def test_upload_time_is_the_time_of_publishing(storage: Storage) -> None:
+    """Retention orders by upload time, so it must follow the order uploads were
+    published in, not the order their bytes finished arriving."""
+    early = await storage.begin("early.zip")
+    await early.write(b"written first")
+    late = await storage.begin("late.zip")
+    await late.write(b"written second")
+    await anyio.sleep(0.01)
+    second, _ = await storage.publish(late, hashlib.sha256(b"written second").hexdigest(), False)
+    await anyio.sleep(0.01)
+    first, _ = await storage.publish(early, hashlib.sha256(b"written first").hexdigest(), False)
+    assert first.mtime_ns > second.mtime_ns
+    assert await names(storage) == ["early.zip", "late.zip"]
