@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ NODE_MODULES = TOOLS / "node" / "node_modules"
 RELEASE = "rs"
 FULLNAME = "rs-release-server"
 TOKEN = "chart-test-token-7c0ffee"
+SALT = "chart-test-salt-0123456789"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
 KUBE_VERSIONS = ("1.25", "1.35")
 GATEWAY_KINDS = {
@@ -118,9 +120,9 @@ def render_text(*values: str, sets: tuple[str, ...] = ()) -> str:
     return _render(values, sets)[0]
 
 
-def render_fails(*sets: str) -> str:
+def render_fails(*sets: str, flags: tuple[str, ...] = ()) -> str:
     """Render with --set items that must fail; return helm's error output."""
-    result = _run("template", RELEASE, str(CHART), *_value_args((), sets))
+    result = _run("template", RELEASE, str(CHART), *flags, *_value_args((), sets))
     assert result.returncode != 0, f"rendering with {sets} should fail:\n{result.stdout}"
     return result.stderr
 
@@ -334,6 +336,9 @@ def test_token_and_existing_secret_together_fail(helm):
         (("string:readinessProbe.timeoutSeconds=3s",), "/readinessProbe/timeoutSeconds", "want"),
         (("readinessProbe.failureThreshold=0",), "/readinessProbe/failureThreshold", "minimum"),
         (("tmpDir.medium=Disk",), "/tmpDir/medium", "Memory"),
+        (("auth.token=too-short",), "/auth/token", "minLength: got 9, want 16"),
+        (("auth.token=sixteen chars but spaces",), "/auth/token", "does not match pattern"),
+        (("auth.checksumSalt=salty",), "/auth/checksumSalt", "minLength: got 5, want 16"),
         (("replicas=2",), "", "additional properties 'replicas' not allowed"),
         (("persistence.sizee=1Gi",), "/persistence", "additional properties 'sizee'"),
     ],
@@ -341,9 +346,10 @@ def test_token_and_existing_secret_together_fail(helm):
 def test_schema_rejects_bad_values(helm, sets, where, why):
     error = render_fails(*sets)
     assert "values don't meet the specifications of the schema" in error
-    line = next((x for x in error.splitlines() if f"at '{where}'" in x), None)
-    assert line is not None, error
-    assert why in line, error
+    lines = [x for x in error.splitlines() if f"at '{where}'" in x]
+    assert lines, error
+    # anyOf failures list each alternative's reason on a line of its own.
+    assert any(why in line for line in lines), error
 
 
 def test_schema_accepts_the_documented_forms(helm):
@@ -443,7 +449,10 @@ def test_persistence_off(helm):
 
 def test_image_defaults_to_app_version(helm):
     app_version = chart_meta()["appVersion"]
-    assert container(render())["image"] == f"ghcr.io/release-server/release-server:{app_version}"
+    repository = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))["image"][
+        "repository"
+    ]
+    assert container(render())["image"] == f"{repository}:{app_version}"
     docs = render(sets=("image.repository=registry.local/rs", "image.tag=9.9.9"))
     assert container(docs)["image"] == "registry.local/rs:9.9.9"
     digest = "sha256:" + "b" * 64
@@ -499,18 +508,125 @@ def test_existing_secret(helm):
     assert "checksum/secret" not in pod_annotations(docs)
 
 
-def test_no_token_means_no_secret(helm):
+def secret_data(docs: list[dict[str, Any]]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret")["data"].items()}
+
+
+def test_no_token_given_means_a_generated_one(helm):
     docs = render()
+    secret = one(docs, "Secret")
+    assert secret["metadata"]["name"] == FULLNAME
+    token = secret_data(docs)["token"]
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", token), token
+    assert volumes(docs)["auth"]["secret"]["secretName"] == FULLNAME
+    assert volumes(docs)["auth"]["secret"]["items"] == [{"key": "token", "path": "token"}]
+    assert env(docs)["AUTH_TOKEN_FILE"] == "/etc/release-server/auth/token"
+    # Random on every render without a cluster (no lookup): not a constant of the chart.
+    again = _run("template", RELEASE, str(CHART), "--show-only", "templates/secret.yaml")
+    assert again.returncode == 0, again.stderr
+    assert secret_data([yaml.safe_load(again.stdout)])["token"] != token
+    # The server takes it as it is in the Secret (the key auth.secretKey).
+    docs = render(sets=("auth.secretKey=upload-token",))
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", secret_data(docs)["upload-token"])
+    assert volumes(docs)["auth"]["secret"]["items"] == [{"key": "upload-token", "path": "token"}]
+
+
+def test_given_token_or_existing_secret_wins_over_generating(helm):
+    assert secret_data(render(sets=(f"auth.token={TOKEN}",)))["token"] == TOKEN
+    docs = render("existing-secret-values.yaml")
     assert find(docs, "Secret") == []
-    assert "auth" not in volumes(docs)
-    assert "AUTH_TOKEN_FILE" not in env(docs)
+    assert volumes(docs)["auth"]["secret"]["secretName"] == "release-server-token"
+
+
+@pytest.mark.parametrize("token", ["fifteen-chars-x", "sixteen chars ok", "tab\tin-the-token"])
+def test_short_or_unprintable_token_fails_with_a_message(helm, token):
+    # values.schema.json refuses it first ...
+    error = render_fails(f"auth.token={token}")
+    assert "values don't meet the specifications of the schema" in error
+    assert "at '/auth/token'" in error
+    # ... and the template too, for --skip-schema-validation (and a clearer message).
+    error = render_fails(f"auth.token={token}", flags=("--skip-schema-validation",))
+    assert f"auth.token is {len(token)} characters long" in error
+    assert "at least 16 printable ASCII characters" in error
+
+
+def test_schema_says_token_min_length_16():
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    forms = schema["properties"]["auth"]["properties"]["token"]["anyOf"]
+    assert {"const": ""} in forms
+    assert any(form.get("minLength") == 16 for form in forms)
+    assert secret_data(render(sets=("auth.token=" + "x" * 16,)))["token"] == "x" * 16
+
+
+def chart_with_secret_in_cluster(tmp_path: Path, data: dict[str, str]) -> Path:
+    """A copy of the chart whose lookup of its own Secret finds one holding `data` (what
+    `helm upgrade` sees; `helm template` has no cluster, so lookup always finds nothing)."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    helpers = copy / "templates" / "_helpers.tpl"
+    text = helpers.read_text(encoding="utf-8")
+    found = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+    fake = "{{- `" + json.dumps(found) + "` }}"
+    text, count = re.subn(
+        r'(\{\{- define "release-server\.currentSecret" -\}\}\n)\{\{- lookup "v1" "Secret" '
+        r'\.Release\.Namespace \(include "release-server\.fullname" \.\) \| toJson \}\}\n',
+        lambda m: m.group(1) + fake + "\n",
+        text,
+    )
+    assert count == 1, "the currentSecret helper no longer looks up the chart's Secret"
+    helpers.write_text(text, encoding="utf-8")
+    return copy
+
+
+def render_chart(chart: Path, *sets: str) -> list[dict[str, Any]]:
+    result = _run("template", RELEASE, str(chart), *_value_args((), sets))
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_upgrade_keeps_the_generated_token_and_salt(helm, tmp_path):
+    """The lookup branch: on upgrade the token and salt already in the Secret are kept."""
+    kept = "K" * 40
+    chart = chart_with_secret_in_cluster(tmp_path, {"token": kept, "checksum-salt": SALT})
+    first = render_chart(chart)
+    assert secret_data(first) == {"token": kept, "checksum-salt": SALT}
+    assert pod_annotations(first) == pod_annotations(render_chart(chart))
+    # An explicit auth.token replaces the kept one (rotation); the salt stays.
+    rotated = render_chart(chart, f"auth.token={TOKEN}")
+    assert secret_data(rotated) == {"token": TOKEN, "checksum-salt": SALT}
+    assert pod_annotations(rotated)["checksum/secret"] != pod_annotations(first)["checksum/secret"]
+    # A Secret from before the salt existed: the token is kept, a salt is added.
+    old = render_chart(chart_with_secret_in_cluster(tmp_path / "old", {"token": kept}))
+    assert secret_data(old)["token"] == kept
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", secret_data(old)["checksum-salt"])
+    # A different auth.secretKey finds no token under that key: a new one is generated.
+    other = secret_data(render_chart(chart, "auth.secretKey=upload-token"))
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", other["upload-token"])
+    assert other["upload-token"] != kept
+
+
+def test_secret_is_read_back_with_lookup():
+    """What the test above stands in for: the chart's own Secret, in its namespace."""
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text(encoding="utf-8")
+    assert (
+        'lookup "v1" "Secret" .Release.Namespace (include "release-server.fullname" .)' in helpers
+    )
+    secret = (CHART / "templates" / "secret.yaml").read_text(encoding="utf-8")
+    assert 'include "release-server.authSecret"' in secret
 
 
 def test_checksums_roll_the_pod_on_config_and_secret_changes(helm):
-    base = pod_annotations(render(sets=(f"auth.token={TOKEN}",)))
-    same = pod_annotations(render(sets=(f"auth.token={TOKEN}", "config.maxPackages=10")))
-    config_changed = pod_annotations(render(sets=(f"auth.token={TOKEN}", "config.maxPackages=3")))
-    token_changed = pod_annotations(render(sets=("auth.token=another-token",)))
+    salted = (f"auth.checksumSalt={SALT}",)
+    base = pod_annotations(render(sets=(f"auth.token={TOKEN}", *salted)))
+    same = pod_annotations(render(sets=(f"auth.token={TOKEN}", "config.maxPackages=10", *salted)))
+    config_changed = pod_annotations(
+        render(sets=(f"auth.token={TOKEN}", "config.maxPackages=3", *salted))
+    )
+    token_changed = pod_annotations(render(sets=("auth.token=another-token-0123456", *salted)))
     assert re.fullmatch(r"[0-9a-f]{64}", base["checksum/config"])
     assert re.fullmatch(r"[0-9a-f]{64}", base["checksum/secret"])
     assert same == base
@@ -518,6 +634,48 @@ def test_checksums_roll_the_pod_on_config_and_secret_changes(helm):
     assert config_changed["checksum/secret"] == base["checksum/secret"]
     assert token_changed["checksum/secret"] != base["checksum/secret"]
     assert token_changed["checksum/config"] == base["checksum/config"]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_secret_checksum_is_salted(helm):
+    """checksum/secret must not let a Deployment reader test token guesses offline."""
+    sets: tuple[str, ...] = (f"auth.token={TOKEN}",)
+    shown = _run(
+        "template",
+        RELEASE,
+        str(CHART),
+        "--show-only",
+        "templates/secret.yaml",
+        "--show-only",
+        "templates/deployment.yaml",
+        *_value_args((), sets),
+    )
+    assert shown.returncode == 0, shown.stderr
+    secret_text, deployment_text = shown.stdout.split("\n---\n")
+    checksum = pod_annotations([yaml.safe_load(deployment_text)])["checksum/secret"]
+    assert checksum not in {_sha256(TOKEN), _sha256(TOKEN + "\n")}
+    # The Secret manifest as `include "secret.yaml"` gives it, give or take the newlines
+    # around it (helm prints it after "---" and "# Source: ...").
+    manifest = secret_text.split("# Source: release-server/templates/secret.yaml\n", 1)[1]
+    manifest = manifest.strip("\n")
+    hashes = {_sha256(a + manifest + b) for a in ("", "\n") for b in ("", "\n")}
+    assert checksum not in hashes
+    sets = (f"auth.token={TOKEN}", f"auth.checksumSalt={SALT}")
+    checksum = pod_annotations(render(sets=sets))["checksum/secret"]
+    # It is the salt from the Secret with the token, in the generated case too: the Secret
+    # and the Deployment see the same random values.
+    for docs in (render(sets=sets), render()):
+        data = secret_data(docs)
+        assert pod_annotations(docs)["checksum/secret"] == _sha256(
+            f"{data['checksum-salt']}\n{data['token']}"
+        )
+    assert secret_data(render(sets=sets))["checksum-salt"] == SALT
+    # A different salt gives a different value for the same token.
+    other = pod_annotations(render(sets=(f"auth.token={TOKEN}", "auth.checksumSalt=" + "z" * 16)))
+    assert other["checksum/secret"] != checksum
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -723,8 +881,23 @@ def test_notes_with_ingress_and_without_token(helm):
     assert "export RELEASE_SERVER_URL=http://releases.example.com" in text
     assert "Gateway's listener terminates TLS" in text
     text = notes("--set", "persistence.enabled=false")
-    assert "no token is configured, so uploads and deletes answer 401" in text
     assert "persistence is disabled" in text
+
+
+def test_notes_tell_how_to_read_the_token(helm):
+    read = "-o jsonpath='{.data.%s}' | base64 -d"
+    text = notes()
+    assert "The chart generated the upload token" in text
+    assert f"kubectl get secret --namespace apps {FULLNAME} " + read % "token" in text
+    text = notes("--values", str(CHART / "ci" / "existing-secret-values.yaml"))
+    assert (
+        "kubectl get secret --namespace apps release-server-token " + read % "upload-token" in text
+    )
+    text = notes("--set", "auth.existingSecret=mine", "--set", "auth.secretKey=upload.token")
+    assert "kubectl get secret --namespace apps mine " + read % "upload\\.token" in text
+    text = notes("--set", f"auth.token={TOKEN}")
+    assert f"kubectl get secret --namespace apps {FULLNAME} " + read % "token" in text
+    assert TOKEN not in text
 
 
 # --- the server accepts what the chart gives it ----------------------------------------------
@@ -882,3 +1055,63 @@ def test_readme_has_oci_install_upgrade_uninstall():
     assert "helm install release-server oci://ghcr.io/<owner>/charts/release-server" in text
     assert "helm upgrade release-server oci://ghcr.io/<owner>/charts/release-server" in text
     assert "helm uninstall release-server" in text
+
+
+def _publish_workflow() -> str:
+    return (ROOT / ".github" / "workflows" / "release-server-publish.yaml").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_default_image_is_the_one_the_publish_workflow_pushes():
+    """The workflow pushes ghcr.io/<lower-cased repository owner>/release-server; the default
+    is that image for the repository Chart.yaml names as home and source."""
+    workflow = _publish_workflow()
+    assert "IMAGE: ghcr.io/${{ needs.test.outputs.owner }}/release-server" in workflow
+    assert 'echo "owner=${GITHUB_REPOSITORY_OWNER,,}"' in workflow
+    meta = chart_meta()
+    home = re.fullmatch(r"https://github\.com/([a-z0-9-]+)/([A-Za-z0-9_.-]+)", meta["home"])
+    assert home is not None, meta["home"]
+    assert meta["sources"] == [meta["home"]]
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert values["image"]["repository"] == f"ghcr.io/{home.group(1)}/release-server"
+
+
+def _helm_installs(markdown: str) -> list[str]:
+    """Each `helm install` command of the markdown's sh blocks, continuation lines joined,
+    with the placeholders spelled one way (OWNER/VERSION as <owner>/<version>)."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", markdown, flags=re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            if command.strip().startswith("helm install"):
+                command = command.replace("OWNER", "<owner>").replace("VERSION", "<version>")
+                commands.append(" ".join(command.split()))
+    return commands
+
+
+def _install_settings(command: str) -> tuple[str, frozenset[str]]:
+    """The chart reference and the --set assignments of a `helm install` command."""
+    words = command.split()
+    chart = next(w for w in words if w.startswith("oci://"))
+    sets = frozenset(words[i + 1] for i, w in enumerate(words) if w == "--set")
+    return chart, sets
+
+
+def test_chart_readme_install_is_complete_and_agrees_with_the_readme():
+    chart_readme = (CHART / "README.md").read_text(encoding="utf-8")
+    ours = _helm_installs(chart_readme)
+    assert ours, "no helm install command in chart/README.md"
+    image = "image.repository=ghcr.io/<owner>/release-server"
+    for command in ours:
+        # The image: the default names the project's own; a fork's chart needs its image.
+        assert f"--set {image}" in command, command
+        assert "--version <version>" in command, command
+        assert "--namespace releases" in command, command
+    # The top-level README's Helm section installs the way one of chart/README.md's commands does.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Helm (Kubernetes)", 1)[1].split("\n## ", 1)[0]
+    theirs = _helm_installs(section)
+    assert theirs, "no helm install command in README.md's Helm section"
+    ours_settings = {_install_settings(c) for c in ours}
+    for command in theirs:
+        assert _install_settings(command) in ours_settings, command

@@ -59,14 +59,60 @@ The image reference: repository plus digest when set, else tag (default: appVers
 {{- end }}
 
 {{/*
-The Secret that holds the token ("" when no token is configured).
+The Secret that holds the token: auth.existingSecret, else the one the chart creates.
 */}}
 {{- define "release-server.secretName" -}}
-{{- if .Values.auth.existingSecret }}
-{{- .Values.auth.existingSecret }}
-{{- else if .Values.auth.token }}
-{{- include "release-server.fullname" . }}
+{{- default (include "release-server.fullname" .) .Values.auth.existingSecret }}
 {{- end }}
+
+{{/*
+The chart's own Secret as it is in the cluster now (JSON; {} under `helm template`, `helm
+lint`, `--dry-run=client` and on first install, where lookup finds nothing). Kept alone in
+this helper so tests/test_chart.py can stand in for the cluster.
+*/}}
+{{- define "release-server.currentSecret" -}}
+{{- lookup "v1" "Secret" .Release.Namespace (include "release-server.fullname" .) | toJson }}
+{{- end }}
+
+{{/*
+The content of the chart-created Secret, as JSON {"token": ..., "salt": ...}:
+- token: auth.token; else the token already in the Secret (an upgrade keeps it); else a new
+  randAlphaNum 40 (first install).
+- salt (the Secret's "checksum-salt" key, for the checksum/secret pod annotation):
+  auth.checksumSalt; else the one already in the Secret; else a new randAlphaNum 32.
+Worked out once per render and cached (in .Values, which every template of the chart shares),
+so secret.yaml and the Deployment's checksum see the same random values.
+*/}}
+{{- define "release-server.authSecret" -}}
+{{- if not (hasKey .Values "__releaseServerAuthSecret") }}
+{{- $current := (include "release-server.currentSecret" . | fromJson).data | default dict }}
+{{- $token := .Values.auth.token }}
+{{- if not $token }}
+{{- $token = get $current .Values.auth.secretKey | b64dec }}
+{{- end }}
+{{- if not $token }}
+{{- $token = randAlphaNum 40 }}
+{{- end }}
+{{- $salt := .Values.auth.checksumSalt }}
+{{- if not $salt }}
+{{- $salt = get $current "checksum-salt" | b64dec }}
+{{- end }}
+{{- if not $salt }}
+{{- $salt = randAlphaNum 32 }}
+{{- end }}
+{{- $_ := set .Values "__releaseServerAuthSecret" (dict "token" $token "salt" $salt) }}
+{{- end }}
+{{- get .Values "__releaseServerAuthSecret" | toJson }}
+{{- end }}
+
+{{/*
+The checksum/secret pod annotation: sha256 of the salt and the token. It changes when the
+token (or the salt) changes, so pods roll; without the salt, which only the Secret holds,
+it cannot be used to check token guesses offline.
+*/}}
+{{- define "release-server.secretChecksum" -}}
+{{- $auth := include "release-server.authSecret" . | fromJson }}
+{{- printf "%s\n%s" $auth.salt $auth.token | sha256sum }}
 {{- end }}
 
 {{- define "release-server.claimName" -}}
@@ -123,6 +169,16 @@ Checks that values.schema.json cannot express; rendering fails with a clear mess
 {{- end }}
 {{- if and .Values.auth.token .Values.auth.existingSecret }}
 {{- fail "auth.token and auth.existingSecret are both set: give the token in one place only." }}
+{{- end }}
+{{- with .Values.auth.token }}
+{{- if or (lt (len .) 16) (not (regexMatch "^[!-~]+$" .)) }}
+{{- fail (printf "auth.token is %d characters long: the server needs a token of at least 16 printable ASCII characters, without spaces. Leave auth.token empty and the chart generates one, or create it with e.g. openssl rand -hex 32." (len .)) }}
+{{- end }}
+{{- end }}
+{{- with .Values.auth.checksumSalt }}
+{{- if lt (len .) 16 }}
+{{- fail (printf "auth.checksumSalt is %d characters long: use at least 16 random characters, or leave it empty." (len .)) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
 {{- fail "ingress.enabled is true but ingress.hosts is empty: list at least one host." }}
