@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -86,9 +89,15 @@ def test_help_lists_options_and_environment(script: Path) -> None:
             "RELEASE_SERVER_TOKEN",
             "RELEASE_SERVER_RETRIES",
             "RELEASE_SERVER_RETRY_DELAY",
-            "Exit status",
+            "--cacert FILE",
+            "CURL_CA_BUNDLE",
+            "Retry-After",
         ):
             assert word in result.stdout, word
+        # Every exit code is listed, one a line, under "Exit status:".
+        codes = result.stdout.split("Exit status:\n", 1)[1]
+        for code, words in (("0", "every"), ("1", "failed"), ("2", "usage error")):
+            assert re.search(rf"^  {code}  .*{words}", codes, re.M), code
 
 
 def test_publish_chart_help() -> None:
@@ -105,6 +114,87 @@ def test_unknown_option_is_a_usage_error(script: Path) -> None:
     assert result.returncode == 2
     assert "unknown option: --bogus" in result.stderr
     assert "--help" in result.stderr
+
+
+USAGE_ERRORS = [
+    # (arguments, environment over clean_env(), words in the message)
+    (["--bogus", "x"], {"RELEASE_SERVER_TOKEN": "t"}, "unknown option: --bogus"),
+    (["-u"], {"RELEASE_SERVER_TOKEN": "t"}, "option -u needs a value"),
+    (["--cacert"], {"RELEASE_SERVER_TOKEN": "t"}, "option --cacert needs a value"),
+    ([], {"RELEASE_SERVER_TOKEN": "t"}, "no "),
+    (["{arg}"], {}, "no token: pass -t/--token or set RELEASE_SERVER_TOKEN"),
+    (["{arg}"], {"RELEASE_SERVER_TOKEN": "t", "RELEASE_SERVER_URL": ""}, "no server URL"),
+    (["-u", "", "{arg}"], {"RELEASE_SERVER_TOKEN": "t"}, "no server URL"),
+    (["-u", "ftp://h", "{arg}"], {"RELEASE_SERVER_TOKEN": "t"}, "must start with http://"),
+    (["--cacert", "/nonexistent.pem", "{arg}"], {"RELEASE_SERVER_TOKEN": "t"}, "--cacert"),
+    (["{arg}"], {"RELEASE_SERVER_TOKEN": "t", "RELEASE_SERVER_RETRIES": "x"}, "RETRIES"),
+    (["{arg}"], {"RELEASE_SERVER_TOKEN": "t", "RELEASE_SERVER_RETRY_DELAY": "-1"}, "DELAY"),
+]
+
+
+@pytest.mark.parametrize("script", [UPLOAD, DELETE])
+@pytest.mark.parametrize(("args", "env", "words"), USAGE_ERRORS)
+def test_usage_errors_exit_2(
+    script: Path, args: list[str], env: dict[str, str], words: str, tmp_path: Path
+) -> None:
+    """Each usage error exits 2 (as --help says) and points at --help, sending nothing."""
+    arg = str(make_file(tmp_path, "p.zip", b"x")) if script == UPLOAD else "p.zip"
+    result = run(script, *(a.replace("{arg}", arg) for a in args), env=clean_env(**env))
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr
+    assert f"Try '{script.name} --help'." in result.stderr
+
+
+# --- each client script stands alone ------------------------------------------------
+
+# What upload.sh and delete.sh may call: bash, curl and POSIX tools; no python, no jq.
+TOOLS = [
+    *("bash", "curl", "awk", "sed", "grep", "tr", "head", "wc", "sha256sum", "date", "sleep"),
+    *("basename", "cat", "chmod", "mktemp", "rm"),
+]
+BLOCK = re.compile(r"^# === client helpers.*?^# === end of client helpers =+$", re.M | re.S)
+
+
+def test_client_scripts_source_nothing_and_share_one_block() -> None:
+    texts = {script: script.read_text() for script in (UPLOAD, DELETE)}
+    for script, text in texts.items():
+        assert "lib.sh" not in text, script
+        assert not re.search(r"^\s*(source|\.)\s", text, re.M), script
+    # The helpers are copied, not sourced: the two copies must not drift apart.
+    blocks = [BLOCK.search(text) for text in texts.values()]
+    assert all(blocks)
+    assert blocks[0].group() == blocks[1].group()  # type: ignore[union-attr]
+
+
+def test_scripts_work_copied_alone(server: ServerProcess, tmp_path: Path) -> None:
+    """CI copies one file: each script runs from an empty directory with only TOOLS on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in TOOLS:
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    copies = {}
+    for script in (UPLOAD, DELETE):
+        copies[script] = tmp_path / f"ci-{script.stem}" / script.name
+        copies[script].parent.mkdir()
+        shutil.copy2(script, copies[script])
+    env = server_env(server, PATH=str(bin_dir))
+    package = make_file(tmp_path, "app-2.0.0.tar.gz", b"built by CI")
+
+    up = run(copies[UPLOAD], package, env=env, cwd=copies[UPLOAD].parent)
+    assert up.returncode == 0, up.stderr
+    assert "created app-2.0.0.tar.gz" in up.stdout
+    assert (server.storage / "app-2.0.0.tar.gz").read_bytes() == b"built by CI"
+
+    again = run(copies[UPLOAD], package, env=env, cwd=copies[UPLOAD].parent)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+    gone = run(copies[DELETE], "app-2.0.0.tar.gz", env=env, cwd=copies[DELETE].parent)
+    assert gone.returncode == 0, gone.stderr
+    assert "deleted app-2.0.0.tar.gz" in gone.stdout
+    assert not (server.storage / "app-2.0.0.tar.gz").exists()
 
 
 # --- upload.sh against the real server -------------------------------------------------
@@ -251,6 +341,138 @@ def test_upload_rejects_bad_retry_settings(tmp_path: Path) -> None:
     assert "RELEASE_SERVER_RETRIES must be a whole number" in result.stderr
 
 
+def test_upload_prints_server_message_decoded(server: ServerProcess, tmp_path: Path) -> None:
+    """The server's JSON detail is decoded: '\\\\' in JSON prints as one backslash."""
+    path = make_file(tmp_path, "a\\b.zip", b"data")
+    result = run(UPLOAD, path, env=server_env(server))
+    assert result.returncode == 1
+    assert "the server rejected a\\b.zip (HTTP 400)" in result.stderr
+    assert "('/' or '\\')" in result.stderr
+    assert "\\\\" not in result.stderr
+    assert not list(server.storage.glob("*.zip"))
+
+
+# --- TLS --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: (certificate, key)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "c.pem", directory / "k.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class TLSServer(ServerProcess):
+    """The real server serving HTTPS with a self-signed certificate."""
+
+    def __init__(self, storage: Path, cert: Path, key: Path, **kwargs) -> None:
+        self.cert = cert
+        args = ["--certfile", str(cert), "--keyfile", str(key)]
+        super().__init__(storage, args=args, **kwargs)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        self.url = f"https://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
+            try:
+                # Connection: close, as an idle TLS keep-alive connection held by this
+                # process delays the server's exit on SIGTERM.
+                got = requests.get(
+                    self.url + "/healthz",
+                    timeout=1,
+                    verify=str(self.cert),
+                    headers={"Connection": "close"},
+                )
+                if got.status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"TLS server did not become ready:\n{self.log}")
+
+
+@pytest.fixture
+def tls_server(
+    tls_cert: tuple[Path, Path], server_command: list[str], tmp_path: Path
+) -> Iterator[TLSServer]:
+    (tmp_path / "tls-data").mkdir()
+    server = TLSServer(tmp_path / "tls-data", *tls_cert, command=server_command)
+    yield server
+    server.stop()
+
+
+def assert_tls_hint(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 1
+    assert "TLS failure talking to https://" in result.stderr
+    assert "hint:" in result.stderr
+    assert "--cacert FILE" in result.stderr
+    assert "CURL_CA_BUNDLE" in result.stderr
+
+
+@pytest.mark.parametrize("script", [UPLOAD, DELETE])
+def test_https_to_a_plain_http_port_hints_at_tls(
+    script: Path, server: ServerProcess, tmp_path: Path
+) -> None:
+    arg = make_file(tmp_path, "p.zip", b"x") if script == UPLOAD else "p.zip"
+    url = server.url.replace("http://", "https://")
+    result = run(script, arg, env=server_env(server, RELEASE_SERVER_URL=url))
+    assert_tls_hint(result)
+    assert "(curl exit 35)" in result.stderr
+
+
+def test_self_signed_server_needs_cacert(tls_server: TLSServer, tmp_path: Path) -> None:
+    path = make_file(tmp_path, "secure.zip", b"over TLS")
+    env = server_env(tls_server)
+
+    refused = run(UPLOAD, path, env=env)
+    assert_tls_hint(refused)
+    assert "(curl exit 60)" in refused.stderr
+    assert not (tls_server.storage / "secure.zip").exists()
+
+    uploaded = run(UPLOAD, "--cacert", tls_server.cert, path, env=env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert (tls_server.storage / "secure.zip").read_bytes() == b"over TLS"
+
+    # curl itself reads CURL_CA_BUNDLE, as the hint says.
+    bundle = {**env, "CURL_CA_BUNDLE": str(tls_server.cert)}
+    replaced = run(UPLOAD, "-f", path, env=bundle)
+    assert replaced.returncode == 0, replaced.stderr
+
+    refused_delete = run(DELETE, "secure.zip", env=env)
+    assert_tls_hint(refused_delete)
+    deleted = run(DELETE, f"--cacert={tls_server.cert}", "secure.zip", env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (tls_server.storage / "secure.zip").exists()
+
+
 # --- delete.sh against the real server -------------------------------------------------
 
 
@@ -333,6 +555,8 @@ def stub() -> Iterator[Stub]:
     state = Stub()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # answers curl's Expect: 100-continue at once
+
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -482,6 +706,71 @@ def test_delete_retries_503(stub: Stub) -> None:
     assert [r["method"] for r in stub.requests] == ["DELETE", "DELETE"]
     assert stub.requests[0]["headers"]["Authorization"] == "Bearer stub-token"
     assert "deleted p.zip" in result.stdout
+
+
+def test_server_messages_are_json_decoded(stub: Stub, tmp_path: Path) -> None:
+    path = make_file(tmp_path, "p.zip", b"x")
+    detail = 'a\\b "quoted" \u00fc \U0001f600 a/b\ttab\nline \x1b[31mred'
+    stub.script((400, {"detail": detail, "message": "unused"}, {}))
+    result = run(UPLOAD, path, env=stub_env(stub))
+    assert result.returncode == 1
+    # JSON escapes decoded (\\ \" \u00fc, a surrogate pair, \/), control characters
+    # made spaces, all on one line.
+    assert 'rejected p.zip (HTTP 400): a\\b "quoted" ü 😀 a/b tab line [31mred\n' in result.stderr
+    assert "\x1b" not in result.stderr
+
+
+def test_pruned_names_are_decoded(stub: Stub, tmp_path: Path) -> None:
+    path = make_file(tmp_path, "p.zip", b"x")
+    stub.script((201, {"name": "p.zip", "pruned": ["old ü.zip", "o\\ld.zip"]}, {}))
+    result = run(UPLOAD, path, env=stub_env(stub))
+    assert result.returncode == 0, result.stderr
+    assert 'retention removed: "old ü.zip", "o\\ld.zip"\n' in result.stdout
+
+
+def test_upload_honours_retry_after(stub: Stub, tmp_path: Path) -> None:
+    """A server shutting down answers 503 with Retry-After; the script waits that long."""
+    path = make_file(tmp_path, "p.zip", b"payload")
+    stub.script(
+        (503, {"detail": "shutting down"}, {"Retry-After": "1"}), (201, {"name": "p.zip"}, {})
+    )
+    started = time.monotonic()
+    result = run(UPLOAD, path, env=stub_env(stub, RELEASE_SERVER_RETRIES="2"))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 1.0  # not the 0.05 s RELEASE_SERVER_RETRY_DELAY
+    assert "HTTP 503: shutting down; retrying in 1s as the server asked" in result.stderr
+    assert len(stub.requests) == 2
+    assert all(r["body"] == b"payload" for r in stub.requests)
+    assert "created p.zip" in result.stdout
+
+
+def test_delete_honours_retry_after(stub: Stub) -> None:
+    stub.script((503, None, {"Retry-After": "1"}), 204)
+    result = run(DELETE, "p.zip", env=stub_env(stub, RELEASE_SERVER_RETRIES="1"))
+    assert result.returncode == 0, result.stderr
+    assert "retrying in 1s as the server asked" in result.stderr
+    assert "deleted p.zip" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["3600", "Fri, 31 Dec 2100 23:59:59 GMT"])
+def test_retry_after_is_capped(stub: Stub, tmp_path: Path, value: str) -> None:
+    path = make_file(tmp_path, "p.zip", b"x")
+    stub.script((503, None, {"Retry-After": value}))
+    proc = subprocess.Popen(
+        [str(UPLOAD), str(path)],
+        env=stub_env(stub, RELEASE_SERVER_RETRIES="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so the sleep it starts goes too
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # TERM could land before bash forks the sleep
+        proc.wait(10)
+    assert "retrying in 60s as the server asked (Retry-After)" in line
 
 
 # --- publish-chart.sh -------------------------------------------------------------------
