@@ -5,30 +5,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-import hypercorn.asyncio.tcp_server as tcp_server
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Match
 
+from . import engine
 from .config import Settings, load_settings
 from .endpoints import Context, routes
 from .errors import HTTPError
+from .failsafe import Failsafe
+from .guard import RequestGuard
 from .http import AnswerBeforeBody, OriginForm, SecurityHeaders, error
 from .logs import AccessLogMiddleware, configure_logging, log_event
+from .metrics import SHARE_ENV, Metrics
 from .storage import DirectoryStorage
 
 logger = logging.getLogger("release_server")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 answers, in this API's JSON error shape."""
+    """Starlette's own 404/405 answers, in this API's JSON error shape; a path that only
+    lacks a trailing slash is redirected, built from the same base URL as the documents
+    (PUBLIC_URL, or the trusted request), never from a Host nobody checked."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return error(404, f"Nothing at {request.url.path}; see /openapi.yaml for the routes.")
+        path = request.url.path
+        if path.endswith("/") and path != "/" and routes_path(request, path.rstrip("/")):
+            ctx: Context = request.app.state.context
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(ctx.base(request) + path.rstrip("/") + query, 307)
+        return error(404, f"Nothing at {path}; see /openapi.yaml for the routes.")
     return error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+def routes_path(request: Request, path: str) -> bool:
+    """Whether some route matches ``path`` (for any method)."""
+    scope = {**request.scope, "path": path}
+    return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
 
 
 async def refusal(request: Request, exc: Exception) -> Response:
@@ -42,25 +63,23 @@ async def refusal(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
-    return error(500, "Internal error; the server log has the details.")
-
-
-#: Bytes hypercorn reads from a socket at once. Its 64 KiB means some 16,000 trips per GiB
-#: uploaded through h11 and the app; larger reads double upload throughput. At most
-#: max_app_queue_size (10) such chunks wait per connection.
-SOCKET_READ_SIZE = 256 * 1024
+async def share_metrics(metrics: Metrics) -> None:
+    """Write this worker's counters for the others once a second (when they changed)."""
+    while metrics.share is not None:
+        await asyncio.sleep(1)
+        await to_thread.run_sync(metrics.flush)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
-    tcp_server.MAX_RECV = SOCKET_READ_SIZE
-    configure_logging(settings.log_level, secrets=(settings.auth_token,))
+    engine.tune(h2c=settings.h2c)
+    in_worker = settings.workers > 1 and multiprocessing.parent_process() is not None
+    configure_logging(settings.log_level, (settings.auth_token,), one_of_several_workers=in_worker)
     storage = DirectoryStorage(settings.storage)
     storage.prepare()
-    ctx = Context(settings, storage)
+    share = os.environ.get(SHARE_ENV)
+    ctx = Context(settings, storage, Metrics(Path(share) if share else None))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,8 +90,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             logger.warning("no AUTH_TOKEN is configured: uploads and deletes answer 401")
         # Hash files copied in by hand now rather than on the first request.
         warm_up = asyncio.ensure_future(storage.listing())
+        sharing = asyncio.ensure_future(share_metrics(ctx.metrics))
         yield
         warm_up.cancel()
+        sharing.cancel()
+        await to_thread.run_sync(ctx.metrics.flush)
 
     app = Starlette(
         routes=routes(ctx),
@@ -80,10 +102,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             HTTPError: refusal,
             HTTPException: http_error,
-            Exception: server_error,
         },
     )
+    app.router.redirect_slashes = False  # http_error redirects, from the base URL
+    app.state.context = ctx
+    app.add_middleware(Failsafe, storage.problem)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessLogMiddleware, observe=ctx.metrics.observe_request)
+    app.add_middleware(RequestGuard, settings.allowed_hosts, settings.trust_proxy)
     app.add_middleware(OriginForm)
+    app.add_middleware(
+        AccessLogMiddleware, observe=ctx.metrics.observe_request, trust_proxy=settings.trust_proxy
+    )
     return app

@@ -6,55 +6,78 @@ import argparse
 import errno
 import logging
 import os
+import shutil
 import socket
 import ssl
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-
-from hypercorn.config import Config, Sockets
+from dataclasses import fields
+from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings, settings_to_env
+from .config import (
+    ENVIRONMENT_ONLY,
+    TABLE,
+    ConfigError,
+    Settings,
+    load_settings,
+    settings_to_env,
+)
+from .engine import ServerConfig
+from .logs import configure_logging, log_event
+from .metrics import SHARE_ENV
 from .storage import DirectoryStorage
 
 DESCRIPTION = """\
 Serve release packages: upload with a bearer token, find the newest through a
 GitHub-Releases-compatible /latest, download, and browse /packages.
-Every flag has an environment variable (in brackets); see the README."""
+
+Every setting is a flag, an environment variable (in brackets) or a key of the TOML file
+named by --config/CONFIG_PATH (the lower-case name). Precedence: flag > environment >
+file > default."""
+
+
+logger = logging.getLogger("release_server")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Generated from config.TABLE, so every setting is here and none can drift."""
     parser = argparse.ArgumentParser(
         prog="release-server",
         description=DESCRIPTION,
+        epilog="environment only:\n"
+        + "\n".join(f"  {name:<22}{meaning}" for name, meaning in environment_only().items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"release-server {__version__}")
-    parser.add_argument("--host", help="address to listen on [HOST] (default 127.0.0.1)")
-    parser.add_argument("--port", help="port to listen on [PORT] (default 8000)")
-    parser.add_argument(
-        "--storage", dest="storage_path", help="package directory [STORAGE_PATH] (default ./data)"
-    )
-    parser.add_argument(
-        "--max-packages", help="packages kept by retention, 0 = unlimited [MAX_PACKAGES] (10)"
-    )
-    parser.add_argument(
-        "--max-upload-size", help="largest upload, e.g. 512M, 0 = unlimited [MAX_UPLOAD_SIZE] (2G)"
-    )
-    parser.add_argument("--workers", help="worker processes [WORKERS] (default 1)")
-    parser.add_argument("--certfile", help="TLS certificate (PEM) [CERTFILE]")
-    parser.add_argument("--keyfile", help="TLS private key (PEM) [KEYFILE]")
-    parser.add_argument(
-        "--log-level", help="debug, info, warning, error [LOG_LEVEL] (default info)"
-    )
+    parser.add_argument("--config", metavar="FILE", help="TOML file of settings [CONFIG_PATH]")
+    defaults = Settings()
+    for key, setting in TABLE.items():
+        if setting.flag is None:
+            continue
+        default = getattr(defaults, key)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        shown = int(shown) if isinstance(shown, bool) else shown
+        suffix = f" (default {shown})" if shown not in ("", ()) else ""
+        parser.add_argument(
+            setting.flag, dest=key, metavar=key.split("_")[-1].upper(),
+            help=f"{setting.help} [{key.upper()}]{suffix}",
+        )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="{healthcheck}")
     check = commands.add_parser(
         "healthcheck", help="exit 0 if the server answers /healthz, else 1 (for containers)"
     )
     check.add_argument("--url", help="URL to check (default http://127.0.0.1:$PORT/healthz)")
     return parser
+
+
+def environment_only() -> dict[str, str]:
+    """Settings no flag carries (a token on a command line would show in ``ps``)."""
+    token = {k.upper(): s.help for k, s in TABLE.items() if s.flag is None}
+    return {**token, **ENVIRONMENT_ONLY}
 
 
 def healthcheck(url: str | None, settings: Settings) -> int:
@@ -72,28 +95,11 @@ def healthcheck(url: str | None, settings: Settings) -> int:
     return 0 if healthy else 1
 
 
-class ServerConfig(Config):
-    """Hypercorn's config, plus TCP_USER_TIMEOUT on the listening sockets (accepted
-    connections inherit it): the kernel drops a client that stops reading a download for
-    READ_TIMEOUT, which frees its connection even with unsent data still buffered."""
-
-    user_timeout_ms = 60_000
-
-    def create_sockets(self) -> Sockets:
-        sockets = super().create_sockets()
-        if hasattr(socket, "TCP_USER_TIMEOUT"):
-            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, self.user_timeout_ms)
-        return sockets
-
-
 def serve(settings: Settings) -> int:
     """Run hypercorn in this process (one worker) or with worker processes."""
     from hypercorn.run import run
 
     os.environ.update(settings_to_env(settings))
-    os.environ.pop("CONFIG_PATH", None)
-    os.environ.pop("AUTH_TOKEN_FILE", None)
     config = ServerConfig()
     config.user_timeout_ms = int(settings.read_timeout * 1000)
     config.application_path = "release_server.asgi:create_app()"
@@ -113,7 +119,62 @@ def serve(settings: Settings) -> int:
     if settings.certfile:
         config.certfile = settings.certfile
         config.keyfile = settings.keyfile
-    return run(config)
+    if settings.workers == 1:
+        return run(config)
+    share = metrics_directory(settings)
+    os.environ[SHARE_ENV] = str(share)
+    try:
+        return run(config)
+    finally:
+        shutil.rmtree(share, ignore_errors=True)
+
+
+def metrics_directory(settings: Settings) -> Path:
+    """A directory of this server's own, where its workers add up their metrics: in the
+    temp dir, or (read-only root filesystem, no temp dir) under storage's hidden names,
+    named after this host and process so replicas sharing storage never mix."""
+    try:
+        return Path(tempfile.mkdtemp(prefix="release-server-metrics-"))
+    except OSError:
+        share = settings.storage / ".meta" / f"metrics-{socket.gethostname()}-{os.getpid()}"
+        share.mkdir(parents=True, exist_ok=True)
+        return share
+
+
+def preflight(settings: Settings) -> str | None:
+    """What stops this configuration from serving, as one line naming the setting."""
+    for setting, path in (("--certfile", settings.certfile), ("--keyfile", settings.keyfile)):
+        if path and not os.path.isfile(path):
+            return f"{setting}: no such file {path!r}"
+    if settings.certfile:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                settings.certfile, settings.keyfile
+            )
+        except (ssl.SSLError, OSError) as problem:
+            return (
+                f"--certfile/--keyfile: cannot use {settings.certfile!r} with "
+                f"{settings.keyfile!r} ({getattr(problem, 'reason', None) or problem}): give "
+                "a PEM certificate and the PEM private key that belongs to it, in that order"
+            )
+    try:
+        socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as problem:
+        reason = getattr(problem, "strerror", None) or problem
+        return f"--host: cannot listen on {settings.host!r}: {reason}"
+    try:
+        DirectoryStorage(settings.storage).prepare()
+    except OSError as problem:
+        reason = problem.strerror or str(problem)
+        return f"STORAGE_PATH: {str(settings.storage)!r} is not usable: {reason}"
+    return None
+
+
+def effective(settings: Settings) -> dict[str, object]:
+    """The settings for the start-up log line, the token replaced by whether it is set."""
+    values = {field.name: getattr(settings, field.name) for field in fields(settings)}
+    values["auth_token"] = "set" if settings.auth_token else "not set"
+    return values
 
 
 def fail(message: str) -> int:
@@ -130,18 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(problem))
     if args.command == "healthcheck":
         return healthcheck(args.url, settings)
-    for setting, path in (("--certfile", settings.certfile), ("--keyfile", settings.keyfile)):
-        if path and not os.path.isfile(path):
-            return fail(f"{setting}: no such file {path!r}")
+    refusal = preflight(settings)
+    if refusal:
+        return fail(refusal)
+    configure_logging(settings.log_level, (settings.auth_token,))
+    log_event(logger, "starting", version=__version__, settings=effective(settings))
     try:
-        DirectoryStorage(settings.storage).prepare()
-    except OSError as problem:
-        reason = problem.strerror or str(problem)
-        return fail(f"STORAGE_PATH: {str(settings.storage)!r} is not usable: {reason}")
-    try:
-        return serve(settings)
-    except OSError as problem:
-        if problem.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        code = serve(settings)
+        log_event(logger, "stopped", code=code)
+        return code
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             return fail(f"--port/--host: cannot listen on {settings.host}:{settings.port}: "
-                        f"{problem.strerror}")  # fmt: skip
-        return fail(f"the server could not start: {problem}")
+                        f"{error.strerror}")  # fmt: skip
+        return fail(f"the server could not start: {error}")

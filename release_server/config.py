@@ -2,87 +2,30 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .parsing import (
+    flag,
+    hosts,
+    log_level,
+    parse_size,
+    public_url,
+    repository,
+    seconds,
+    token,
+    verbatim,
+    whole,
+)
+
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the setting and what is expected."""
-
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_SIZE_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-
-
-def parse_size(text: str) -> int:
-    """Parse ``512M``, ``2G``, ``1048576`` (binary suffixes) into bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError(f"expected a size in bytes such as 1048576, 512M or 2G, got {text!r}")
-    return int(match.group(1)) * _SIZE_FACTORS[match.group(2).lower()]
-
-
-def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"expected a whole number {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _flag(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {text!r}")
-
-
-def _log_level(text: str) -> str:
-    if text.strip().lower() not in _LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}, got {text!r}")
-    return text.strip().lower()
-
-
-def _public_url(text: str) -> str:
-    url = text.strip().rstrip("/")
-    if url and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
-        raise ValueError(f"expected an http(s) URL such as https://host/prefix, got {text!r}")
-    return url
-
-
-def _repository(text: str) -> str:
-    if not _REPOSITORY.match(text.strip()):
-        raise ValueError(f"expected owner/repo, got {text!r}")
-    return text.strip()
-
-
-def _text(text: str) -> str:
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +45,8 @@ class Settings:
     public_url: str = ""
     trust_proxy: bool = False
     repository: str = "local/packages"
+    allowed_hosts: tuple[str, ...] = ()
+    h2c: bool = False
     keep_alive_timeout: float = 5.0
     read_timeout: float = 60.0
     graceful_timeout: float = 10.0
@@ -111,30 +56,61 @@ class Settings:
         return Path(self.storage_path)
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "host": _text,
-    "port": _whole(0, 65535),
-    "storage_path": _text,
-    "max_packages": _whole(0),
-    "max_upload_size": parse_size,
-    "workers": _whole(1, 64),
-    "certfile": _text,
-    "keyfile": _text,
-    "log_level": _log_level,
-    "auth_token": _text,
-    "public_url": _public_url,
-    "trust_proxy": _flag,
-    "repository": _repository,
-    "keep_alive_timeout": _seconds,
-    "read_timeout": _seconds,
-    "graceful_timeout": _seconds,
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One row of the settings table: how to parse it, what it means, its flag (None for
+    a setting that must never be on a command line, where ``ps`` would show it)."""
+
+    parse: Callable[[str], Any]
+    help: str
+    flag: str | None
+
+
+#: Every setting. ``--help``, the environment names (upper-cased keys) and the TOML keys
+#: are all generated from this table, so they cannot drift apart.
+TABLE: dict[str, Setting] = {
+    "host": Setting(verbatim, "address to listen on", "--host"),
+    "port": Setting(whole(0, 65535), "port to listen on", "--port"),
+    "storage_path": Setting(verbatim, "the package directory", "--storage"),
+    "max_packages": Setting(
+        whole(0), "packages kept by retention; 0 = unlimited", "--max-packages"
+    ),
+    "max_upload_size": Setting(
+        parse_size, "largest upload, bytes or 512M/2G; 0 = unlimited", "--max-upload-size"
+    ),
+    "workers": Setting(whole(1, 64), "worker processes (they share storage safely)", "--workers"),
+    "certfile": Setting(verbatim, "TLS certificate (PEM); needs --keyfile", "--certfile"),
+    "keyfile": Setting(verbatim, "TLS private key (PEM); needs --certfile", "--keyfile"),
+    "log_level": Setting(log_level, "debug, info, warning, error or critical", "--log-level"),
+    "auth_token": Setting(
+        token, "the write token, 16+ printable ASCII characters (or AUTH_TOKEN_FILE)", None
+    ),
+    "public_url": Setting(public_url, "external base URL for links", "--public-url"),
+    "trust_proxy": Setting(flag, "1: believe X-Forwarded-Proto/Host/For", "--trust-proxy"),
+    "repository": Setting(repository, "owner/repo of the root release", "--repository"),
+    "allowed_hosts": Setting(
+        hosts, "host names answered (comma-separated); others get 400", "--allowed-hosts"
+    ),
+    "h2c": Setting(flag, "1: allow cleartext HTTP/2 (h2c)", "--h2c"),
+    "keep_alive_timeout": Setting(
+        seconds, "seconds an idle keep-alive connection stays open", "--keep-alive-timeout"
+    ),
+    "read_timeout": Setting(seconds, "seconds an upload or a download may stall", "--read-timeout"),
+    "graceful_timeout": Setting(
+        seconds, "seconds in-flight requests get after SIGTERM", "--graceful-timeout"
+    ),
+}
+#: Settings read from the environment only.
+ENVIRONMENT_ONLY = {
+    "AUTH_TOKEN_FILE": "a file whose first line is the write token",
+    "CONFIG_PATH": "a TOML file with any of the settings (lower-case keys); also --config",
 }
 
 
 def _parse(key: str, raw: object, source: str) -> Any:
     text = str(raw).lower() if isinstance(raw, bool) else str(raw)
     try:
-        return _PARSERS[key](text)
+        return TABLE[key].parse(text)
     except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
 
@@ -147,17 +123,30 @@ def _read_toml(path: str) -> dict[str, object]:
         raise ConfigError(f"CONFIG_PATH: cannot read {path!r}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"CONFIG_PATH: {path!r} is not valid TOML: {error}") from None
-    unknown = sorted(set(data) - set(_PARSERS))
-    if unknown:
-        raise ConfigError(f"CONFIG_PATH: unknown setting(s) in {path!r}: {', '.join(unknown)}")
+    for key in data:
+        if key not in TABLE:
+            raise ConfigError(f"CONFIG_PATH: unknown setting {key!r} in {path!r}{_hint(key)}")
     return data
 
 
+def _hint(key: str) -> str:
+    """A closest-match suggestion for an unknown TOML key (keys are lower-case)."""
+    close = difflib.get_close_matches(key.lower(), TABLE, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(TABLE)}"
+
+
 def _token_from_file(path: str) -> str:
+    """The token is the first line of the file (a UTF-8 BOM and surrounding blanks are not
+    part of it), so notes may follow it on later lines."""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ConfigError(f"AUTH_TOKEN_FILE: cannot read {path!r}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"AUTH_TOKEN_FILE: {path!r} is not UTF-8 text") from None
+    lines = text.splitlines()
+    token: str = _parse("auth_token", lines[0] if lines else "", f"AUTH_TOKEN_FILE ({path})")
+    return token
 
 
 def load_settings(
@@ -170,30 +159,41 @@ def load_settings(
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    config_path = env.get("CONFIG_PATH", "")
+    flags = dict(flags or {})
+    config_path = str(flags.pop("config", None) or env.get("CONFIG_PATH", ""))
     if config_path:
         for key, raw in _read_toml(config_path).items():
             values[key] = _parse(key, raw, f"{key} in {config_path}")
-    for key in _PARSERS:
+    for key in TABLE:
         name = key.upper()
         if name in env and key != "auth_token":
             values[key] = _parse(key, env[name], name)
-    if env.get("AUTH_TOKEN"):
-        values["auth_token"] = env["AUTH_TOKEN"].strip()
-    elif env.get("AUTH_TOKEN_FILE"):
-        values["auth_token"] = _token_from_file(env["AUTH_TOKEN_FILE"])
-    for key, raw in (flags or {}).items():
+    given, token_file = env.get("AUTH_TOKEN", "").strip(), env.get("AUTH_TOKEN_FILE", "")
+    if given and token_file:
+        raise ConfigError("AUTH_TOKEN/AUTH_TOKEN_FILE: both are set; set one, not both")
+    if given:
+        values["auth_token"] = _parse("auth_token", given, "AUTH_TOKEN")
+    elif token_file:
+        values["auth_token"] = _token_from_file(token_file)
+    for key, raw in flags.items():
         if raw is not None:
-            values[key] = _parse(key, raw, "--" + key.replace("_", "-").removesuffix("-path"))
+            values[key] = _parse(key, raw, TABLE[key].flag or key)
     if bool(values.get("certfile")) != bool(values.get("keyfile")):
         raise ConfigError("--certfile/--keyfile: TLS needs both a certificate and a key file")
     return Settings(**values)
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes load_settings() in a worker process see ``settings``."""
+    """The environment that makes load_settings() in a worker process see ``settings``.
+
+    The token is left out: workers read it where the user put it (AUTH_TOKEN,
+    AUTH_TOKEN_FILE or the TOML file), so a token from a file never enters an environment."""
     env = {}
     for field in fields(settings):
         value = getattr(settings, field.name)
+        if field.name == "auth_token":
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(value)
         env[field.name.upper()] = str(int(value) if isinstance(value, bool) else value)
     return env

@@ -16,7 +16,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .http import json_bytes
+from .http import VARY_BASE_URL, json_bytes
 from .storage import Listing
 
 #: Total bytes of cached bodies; the oldest entries go first beyond it.
@@ -67,9 +67,11 @@ class _Entry:
     etag: str
 
 
-def cached_response(request: Request, body: bytes, etag: str, media: str) -> Response:
+def cached_response(
+    request: Request, body: bytes, etag: str, media: str, vary: str = VARY_BASE_URL
+) -> Response:
     """200 with the body, or 304 when the client already has exactly this body."""
-    headers = {"etag": etag, "cache-control": "no-cache"}
+    headers = {"etag": etag, "cache-control": "no-cache", "vary": vary}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, headers=headers, media_type=media)

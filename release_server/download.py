@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import RangeNotSatisfiable
-from .github import content_type
 from .logs import log_event
+from .media import content_type
 from .storage import Reader
 
 READ_SIZE = 1 << 20

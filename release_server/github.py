@@ -7,11 +7,11 @@ from the request, so links resolve on the same scheme, host, port and path prefi
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from .media import content_type
 from .package import Package, iso_utc
 
 RELEASE_ID = 1
@@ -51,10 +51,6 @@ class Links:
 def asset_id(name: str) -> int:
     """A stable id per file name, small enough for JavaScript clients (< 2**53)."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:6], "big") or 1
-
-
-def content_type(name: str) -> str:
-    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
 
 def user_document(links: Links) -> dict[str, object]:
@@ -132,4 +128,54 @@ def release_document(
         "published_at": published,
         "author": user,
         "assets": [asset_document(package, links, user) for package in packages],
+    }
+
+
+def repository_document(
+    links: Links, owner: str, name: str, can_write: bool, updated_ns: int
+) -> dict[str, object]:
+    """GitHub's repository object (``GET /repos/{owner}/{repo}``, PyGithub's ``get_repo``):
+    what release tools read of it, with ``permissions`` for the caller's token."""
+    url = f"{links.api}/repos/{links.repository}"
+    html = f"{links.root}/packages"
+    updated = iso_utc(updated_ns)
+    return {
+        "id": asset_id(f"repository {owner}/{name}"),
+        "node_id": f"R_{owner}/{name}",
+        "name": name,
+        "full_name": f"{owner}/{name}",
+        "private": False,
+        "visibility": "public",
+        "owner": {**user_document(links), "login": owner, "type": "Organization"},
+        "html_url": html,
+        "description": "Release packages served by release-server.",
+        "fork": False,
+        "url": url,
+        "releases_url": f"{url}/releases{{/id}}",
+        "tags_url": f"{url}/tags",
+        "clone_url": f"{links.root}/{links.repository}.git",
+        "git_url": f"{links.root}/{links.repository}.git",
+        "ssh_url": f"{links.root}/{links.repository}.git",
+        "svn_url": html,
+        "homepage": html,
+        "default_branch": "main",
+        "archived": False,
+        "disabled": False,
+        "has_issues": False,
+        "has_downloads": True,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "forks_count": 0,
+        "open_issues_count": 0,
+        "created_at": updated,
+        "updated_at": updated,
+        "pushed_at": updated,
+        "permissions": {
+            "admin": False,
+            "maintain": can_write,
+            "push": can_write,
+            "triage": can_write,
+            "pull": True,
+        },
     }

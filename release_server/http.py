@@ -78,14 +78,25 @@ def base_url(request: Request, public_url: str, trust_proxy: bool) -> str:
     scheme = request.url.scheme
     host = request.headers.get("host", "")
     if trust_proxy:
-        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
-        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+        headers = request.headers
+        scheme = forwarded(", ".join(headers.getlist("x-forwarded-proto"))) or scheme
+        host = forwarded(", ".join(headers.getlist("x-forwarded-host"))) or host
     if scheme not in ("http", "https"):
         scheme = request.url.scheme
     if not _HOST.match(host):
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scheme}://{host}{request.scope.get('root_path', '').rstrip('/')}"
+
+
+def forwarded(value: str) -> str:
+    """The last of comma-separated X-Forwarded-* values: the one the nearest proxy (the
+    trusted one) appended; earlier ones came from the client and may be anything."""
+    return value.rsplit(",", 1)[-1].strip()
+
+
+#: What document bodies depend on besides the path: shared caches must key on these.
+VARY_BASE_URL = "Host, X-Forwarded-Host, X-Forwarded-Proto"
 
 
 class AnswerBeforeBody(Response):

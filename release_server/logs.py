@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +23,12 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
         # Too short a secret would redact ordinary words; such tokens are never logged anyway.
-        self.secrets = tuple(secret for secret in secrets if len(secret) >= 8)
+        # A token a client put in a URL is logged percent-encoded: redact that form too.
+        kept = [secret for secret in secrets if len(secret) >= 8]
+        forms = {
+            form for secret in kept for form in (secret, quote(secret, safe=""), quote_plus(secret))
+        }
+        self.secrets = tuple(sorted(forms, key=len, reverse=True))
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -37,19 +43,45 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        line = json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII only: U+2028, NEL and terminal controls in a path must neither split the line
+        # for splitlines() readers nor reach a terminal raw.
+        line = json.dumps(entry, ensure_ascii=True, default=str)
         for secret in self.secrets:
             line = line.replace(secret, "[redacted]")
         return line
 
 
-def configure_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
+def configure_logging(
+    level: str, secrets: tuple[str, ...] = (), one_of_several_workers: bool = False
+) -> None:
     """Send every logger (ours and hypercorn's) to stdout as JSON lines."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Hypercorn gives its loggers plain-text handlers of its own, possibly after this runs
+    # (under `hypercorn app:app`): a filter on the logger itself outlives that, hands each
+    # record to the JSON handler, and stops it there.
+    for name in ("hypercorn.error", "hypercorn.access"):
+        engine_logger = logging.getLogger(name)
+        engine_logger.filters = [_Redirect(handler, quiet_start=one_of_several_workers)]
+
+
+class _Redirect(logging.Filter):
+    """Send a record to ``handler`` instead of the logger's own handlers. In one of several
+    workers, Hypercorn's "Running on" is dropped: the CLI says it once for all of them."""
+
+    def __init__(self, handler: logging.Handler, quiet_start: bool) -> None:
+        super().__init__()
+        self.handler = handler
+        self.quiet_start = quiet_start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        quiet = self.quiet_start and record.getMessage().startswith("Running on")
+        if not quiet and record.levelno >= logging.getLogger().level:
+            self.handler.handle(record)
+        return False
 
 
 access_logger = logging.getLogger("release_server.access")
@@ -81,9 +113,12 @@ class AccessLogMiddleware:
     """Logs method, path, status, bytes, duration and client of each request, and echoes
     (or creates) its ``X-Request-ID``. Pure ASGI so streaming bodies are not buffered."""
 
-    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, observe: Observer | None = None, trust_proxy: bool = False
+    ) -> None:
         self.app = app
         self.observe = observe
+        self.trust_proxy = trust_proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +146,7 @@ class AccessLogMiddleware:
         finally:
             seconds = time.perf_counter() - started
             client = scope.get("client")
+            peer = f"{client[0]}:{client[1]}" if client else None
             if self.observe is not None:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 self.observe(scope["method"], route, status or 500, sent, seconds)
@@ -122,6 +158,23 @@ class AccessLogMiddleware:
                 status=status or 500,
                 bytes=sent,
                 duration_ms=round(seconds * 1000, 2),
-                client=f"{client[0]}:{client[1]}" if client else None,
+                client=self._client(scope) or peer,
+                peer=peer,
+                query=scope.get("query_string", b"").decode("latin-1")[:1000] or None,
+                user_agent=_header(scope, b"user-agent")[:300] or None,
                 request_id=request_id,
             )
+
+    def _client(self, scope: Scope) -> str | None:
+        """The client a trusted proxy names: the last X-Forwarded-For hop (the one it
+        appended; earlier hops come from the client and may be anything)."""
+        if not self.trust_proxy:
+            return None
+        hops = _header(scope, b"x-forwarded-for").rsplit(",", 1)[-1].strip()
+        return hops[:100] or None
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """All values of one request header, joined as HTTP joins them."""
+    values = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+    return ", ".join(values)

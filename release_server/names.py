@@ -3,6 +3,11 @@
 from .errors import InvalidName
 
 MAX_NAME_BYTES = 255
+#: Bidirectional controls (``evil\u202epiz.exe`` shows as ``evilexe.zip``) and line
+#: separators: invisible, and they change what a name appears to be.
+_DECEPTIVE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
+)
 
 
 def name_problem(name: str) -> str | None:
@@ -23,6 +28,8 @@ def name_problem(name: str) -> str | None:
         return "the file name contains a path separator ('/' or '\\'); send one path segment"
     if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in name):
         return "the file name contains a NUL or control character"
+    if any(char in _DECEPTIVE for char in name):
+        return "the file name contains a bidirectional control or line separator"
     return None
 
 
@@ -32,6 +39,6 @@ def check_name(name: str) -> str:
     if problem is not None:
         raise InvalidName(
             f"Invalid file name: {problem}. Use 1-255 bytes of UTF-8 without '/', '\\', "
-            "control characters or a leading '.'."
+            "control characters, bidirectional controls or a leading '.'."
         )
     return name

@@ -10,6 +10,7 @@ from .. import github
 from ..auth import check_bearer
 from ..config import Settings
 from ..documents import DocumentCache
+from ..errors import Unauthorized
 from ..http import base_url
 from ..metrics import Metrics
 from ..publish import Publisher
@@ -43,3 +44,11 @@ class Context:
     def authorize(self, request: Request) -> None:
         """Raise Unauthorized unless the request carries the write token."""
         check_bearer(request.headers.get("authorization"), self.settings.auth_token)
+
+    def can_write(self, request: Request) -> bool:
+        """Whether the request carries the write token (for documents that say so)."""
+        try:
+            self.authorize(request)
+        except Unauthorized:
+            return False
+        return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,9 +38,8 @@ class Health:
 
     async def metrics(self, request: Request) -> Response:
         listing = await self.ctx.listing()
-        return PlainTextResponse(
-            self.ctx.metrics.render(listing.packages), media_type="text/plain; version=0.0.4"
-        )
+        text = await to_thread.run_sync(self.ctx.metrics.render, listing.packages)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def openapi_yaml(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -9,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 from .. import github, page
 from ..documents import cached_response
 from ..errors import Unprocessable
-from ..http import prefers_html
+from ..http import VARY_BASE_URL, prefers_html
 from ..package import package_document
 from .context import Context
 
@@ -25,11 +26,15 @@ class Listings:
         html = wanted == "html" or (wanted is None and prefers_html(request.headers.get("accept")))
         listing = await self.ctx.listing()
         links = self.ctx.links(request)
+        vary = f"Accept, {VARY_BASE_URL}"
         if html:
+            html_page = await to_thread.run_sync(
+                lambda: page.render_page(listing.packages, base_url=links.root)
+            )
             return Response(
-                page.render_page(listing.packages, base_url=links.root),
+                html_page,
                 media_type="text/html",
-                headers={**page.PAGE_HEADERS, "vary": "Accept"},
+                headers={**page.PAGE_HEADERS, "vary": vary},
             )
         body, etag = await self.ctx.documents.get(
             listing,
@@ -37,9 +42,7 @@ class Listings:
             links.root,
             lambda: [package_document(p, links.download(p.name)) for p in listing.packages],
         )
-        response = cached_response(request, body, etag, "application/json")
-        response.headers["vary"] = "Accept"
-        return response
+        return cached_response(request, body, etag, "application/json", vary)
 
     async def latest(self, request: Request) -> Response:
         return await release_response(self.ctx, request, self.ctx.links(request))

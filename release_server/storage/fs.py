@@ -26,10 +26,10 @@ from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
-from .fs_meta import HEX64, MetaDir, hash_file, identity
+from .fs_files import READ_FLAGS, FileReader, fsync_dir, is_sidecar, remove_sidecar
+from .fs_meta import MetaDir, hash_file, identity
 from .fs_upload import TempFile, disk_error, remove_stale_temp_files
 
-SIDECAR_SUFFIX = ".sha256"
 #: A directory mtime this close to the time a listing was built may hide a later change
 #: made within the same timestamp tick, so such a listing is not trusted (as git does).
 #: The window is 2 s where timestamps are whole seconds (some NFS servers), else 50 ms.
@@ -39,8 +39,6 @@ RACY_FINE_NS = 50_000_000
 COUNTS_TTL_NS = 1_000_000_000
 #: Below this much free space the storage is reported as full (not ready).
 MIN_FREE_BYTES = 64 * 1024
-#: open() flags for reading a package: never follow a link, never block on a FIFO.
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 logger = logging.getLogger("release_server.storage")
 
@@ -54,31 +52,6 @@ class _Cached:
     built_ns: int
     counts_ns: int
     identities: dict[str, str]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class FileReader(Reader):
-    """A package opened by descriptor: the bytes of this version, whatever the name does."""
-
-    def __init__(self, fd: int, package: Package, version: str) -> None:
-        self.fd = fd
-        self.package = package
-        self.version = version
-
-    async def read(self, offset: int, size: int) -> bytes:
-        return await to_thread.run_sync(os.pread, self.fd, size, offset)
-
-    async def close(self) -> None:
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            os.close(fd)
 
 
 class DirectoryStorage(Storage):
@@ -164,6 +137,8 @@ class DirectoryStorage(Storage):
         try:
             dir_mtime = os.stat(directory).st_mtime_ns
         except FileNotFoundError:
+            if not release:
+                raise  # the storage directory itself is gone: storage trouble, not empty
             return self._counted((), _Cached(Listing((), 0, ""), 0, now, 0, {}))
         files: dict[str, tuple[os.stat_result, str]] = {}
         for key in [k for k in self._skipped if k.rpartition("/")[0] == release]:
@@ -177,7 +152,7 @@ class DirectoryStorage(Storage):
         packages = [
             Package(name, st.st_size, st.st_mtime_ns, digest)
             for name, (st, digest) in files.items()
-            if not self._is_sidecar(directory, name, files)
+            if not is_sidecar(directory, name, files)
         ]
         packages.sort(key=lambda p: (-p.mtime_ns, p.name))
         identities = {name: identity(st) for name, (st, _) in files.items()}
@@ -231,27 +206,6 @@ class DirectoryStorage(Storage):
         listing = Listing(counted, cached.dir_mtime_ns, version)
         return replace(cached, listing=listing, counts_ns=time.time_ns())
 
-    def _is_sidecar(
-        self, directory: Path, name: str, files: dict[str, tuple[os.stat_result, str]]
-    ) -> bool:
-        """A legacy ``<name>.sha256`` holding exactly the digest of ``<name>``."""
-        if not name.endswith(SIDECAR_SUFFIX) or files[name][0].st_size not in (64, 65):
-            return False
-        target = files.get(name.removesuffix(SIDECAR_SUFFIX))
-        if target is None:
-            return False
-        try:
-            content = (directory / name).read_bytes()
-        except OSError:
-            return False
-        return bool(HEX64.match(content)) and content[:64].decode() == target[1]
-
-    def _remove_sidecar(self, key: str) -> None:
-        sidecar = self.path(key + SIDECAR_SUFFIX)
-        with contextlib.suppress(OSError):
-            if sidecar.lstat().st_size in (64, 65) and HEX64.match(sidecar.read_bytes()):
-                sidecar.unlink()
-
     # -- reading -------------------------------------------------------------------------------
 
     async def exists(self, key: str) -> bool:
@@ -265,7 +219,7 @@ class DirectoryStorage(Storage):
         its digest is not cached: hashing the descriptor, never the name, keeps the digest
         true to the bytes sent even if the name changes meanwhile."""
         try:
-            fd = os.open(self.path(key), _READ_FLAGS)
+            fd = os.open(self.path(key), READ_FLAGS)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise no_such_package(key) from None
         except OSError as error:
@@ -336,10 +290,10 @@ class DirectoryStorage(Storage):
             raise disk_error(error) from error
         finally:
             upload.close()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         if old is not None:
             self.meta.forget(old)
-            self._remove_sidecar(upload.key)
+            remove_sidecar(path)
         name = path.name
         return Package(name, st.st_size, st.st_mtime_ns, digest), old is not None
 
@@ -357,5 +311,5 @@ class DirectoryStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             raise no_such_package(key) from None
         self.meta.forget(st)
-        self._remove_sidecar(key)
+        remove_sidecar(path)
         return Package(path.name, st.st_size, st.st_mtime_ns, digest)

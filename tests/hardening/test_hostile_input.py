@@ -143,7 +143,8 @@ def assert_answered(reply: Reply | None, allowed: set[int] | None = None) -> Rep
 
 def spec_valid(raw: bytes) -> bool:
     """SPEC section 4, written independently of the server: 1-255 bytes of UTF-8, one path
-    segment, no NUL or control characters, not . or .., no leading dot."""
+    segment, no NUL or control characters, not . or .., no leading dot; and (the second
+    review) no bidirectional controls or line separators."""
     try:
         name = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -155,7 +156,17 @@ def spec_valid(raw: bytes) -> bool:
         and "/" not in name
         and "\\" not in name
         and not any(unicodedata.category(char) == "Cc" for char in name)
+        and not any(unicodedata.bidirectional(char) in BIDI_CONTROLS for char in name)
+        and not any(char in BIDI_MARKS for char in name)
+        and not any(unicodedata.category(char) in ("Zl", "Zp") for char in name)
     )
+
+
+#: Unicode's explicit bidirectional formatting classes (embeddings, overrides, isolates,
+#: marks) as unicodedata.bidirectional() names them.
+BIDI_CONTROLS = frozenset(("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"))
+#: The three invisible marks (ALM, LRM, RLM), whose class is that of letters.
+BIDI_MARKS = frozenset("\u061c\u200e\u200f")
 
 
 #: Pieces of path traversal in the encodings servers and filesystems have been fooled by.
@@ -603,10 +614,11 @@ def test_routes_with_generated_queries_and_headers(
 
 
 def bearer_variants() -> st.SearchStrategy[bytes]:
-    """Headers that carry exactly the right token (case and spacing vary)."""
+    """Headers that carry exactly the right token (case and spacing vary), as Bearer or as
+    GitHub's ``token`` scheme (SPEC §8.5)."""
     return st.builds(
         lambda scheme, gap, tail: f"{scheme}{gap}{TOKEN}{tail}".encode(),
-        st.sampled_from(("Bearer", "bearer", "BEARER", "bEaReR")),
+        st.sampled_from(("Bearer", "bearer", "BEARER", "bEaReR", "token", "Token")),
         st.sampled_from((" ", "  ", "   ")),
         st.sampled_from(("", " ", "  ")),
     )
@@ -620,7 +632,7 @@ def wrong_authorizations() -> st.SearchStrategy[bytes]:
     )  # fmt: skip
     return st.one_of(
         st.sampled_from(near).map(lambda credentials: f"Bearer {credentials}".encode()),
-        st.sampled_from(("Basic", "Token", "Bearer:", "Bearer\t", "Bearer=", "")).map(
+        st.sampled_from(("Basic", "Tokens", "Bearer:", "Bearer\t", "Bearer=", "")).map(
             lambda scheme: f"{scheme} {TOKEN}".encode()
         ),
         st.just(TOKEN.encode()),
@@ -640,7 +652,7 @@ def test_authorization_headers(target: Target, value: bytes, method: str) -> Non
     """Only ``Bearer <token>`` (scheme in any case) is accepted; everything else is 401 with
     WWW-Authenticate (or 400 when the header is not even valid HTTP) and changes nothing."""
     target.reset()
-    right = value.strip().split(b" ", 1)[0].lower() == b"bearer" and (
+    right = value.strip().split(b" ", 1)[0].lower() in (b"bearer", b"token") and (
         value.strip().split(b" ", 1)[-1].strip() == TOKEN.encode()
     )
     path = "/upload" if method == "POST" else "/assets/auth-probe.bin"

@@ -26,9 +26,28 @@ def test_settings_precedence(tmp_path) -> None:
     assert load_settings({}, {}).max_packages == 10
 
 
-def test_settings_round_trip_through_env() -> None:
-    settings = load_settings({"max_upload_size": "1G", "storage_path": "/srv"}, {"AUTH_TOKEN": "t"})
-    assert load_settings({}, settings_to_env(settings)) == settings
+def test_settings_round_trip_through_env_without_the_token() -> None:
+    env = {"AUTH_TOKEN": "t" * 16, "ALLOWED_HOSTS": "a.example, b.example", "H2C": "1"}
+    settings = load_settings({"max_upload_size": "1G", "storage_path": "/srv"}, env)
+    worker_env = settings_to_env(settings)
+    assert "AUTH_TOKEN" not in worker_env
+    assert load_settings({}, {**worker_env, "AUTH_TOKEN": "t" * 16}) == settings
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [("tok-" * 4 + "\n", "tok-" * 4), ("\ufeff" + "k" * 16 + "\r\n# rotated\n", "k" * 16)],
+)
+def test_token_file_first_line(tmp_path, text: str, token: str) -> None:
+    path = tmp_path / "token"
+    path.write_text(text, encoding="utf-8")
+    assert load_settings({}, {"AUTH_TOKEN_FILE": str(path)}).auth_token == token
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 15, "é" * 16, "has space" * 2])
+def test_weak_tokens_are_refused(token: str) -> None:
+    with pytest.raises(ConfigError, match="AUTH_TOKEN"):
+        load_settings({}, {"AUTH_TOKEN": token})
 
 
 def test_toml_errors_name_the_setting(tmp_path) -> None:

@@ -11,10 +11,12 @@ import inspect
 import socket
 
 import hypercorn.asyncio.tcp_server as tcp_server
+from hypercorn.protocol.h11 import H11Protocol
 
-from release_server.asgi import SOCKET_READ_SIZE, create_app
-from release_server.cli import ServerConfig
+from release_server import engine
+from release_server.asgi import create_app
 from release_server.config import Settings
+from release_server.engine import SOCKET_READ_SIZE, ServerConfig
 
 
 def test_hypercorn_reads_sockets_with_max_recv() -> None:
@@ -26,6 +28,15 @@ def test_hypercorn_reads_sockets_with_max_recv() -> None:
 def test_create_app_raises_the_socket_read_size(tmp_path) -> None:
     create_app(Settings(storage_path=str(tmp_path)))
     assert tcp_server.MAX_RECV == SOCKET_READ_SIZE
+
+
+def test_h2c_is_refused_through_the_protocol_check_hypercorn_calls() -> None:
+    source = inspect.getsource(H11Protocol)
+    assert "await self._check_protocol(event)" in source, "hypercorn moved its h2c check"
+    engine.tune(h2c=True)
+    assert H11Protocol._check_protocol is engine._check_protocol
+    engine.tune(h2c=False)
+    assert H11Protocol._check_protocol is engine._http11_only
 
 
 def test_listening_sockets_carry_the_user_timeout() -> None:

@@ -1,0 +1,79 @@
+"""The last resort: whatever escapes the handlers still gets a JSON answer and one log line.
+
+- The server shuts down (SIGTERM) while a request is still running past GRACEFUL_TIMEOUT:
+  Hypercorn cancels it and would answer an empty 500. Answer 503 with ``Retry-After``
+  instead, so clients (scripts/upload.sh) retry against the next instance.
+- Storage fails under a request (directory gone, unreadable, I/O error): 503 with the
+  reason /readyz gives (507 when the volume is full), not a 500.
+- Anything else: 500, logged once, with the request id (Starlette's own handler would log
+  nothing useful and re-raise it to the engine, which logs it a second time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .http import error_body
+
+logger = logging.getLogger("release_server")
+#: Seconds a client is asked to wait before retrying after a shutdown or storage trouble.
+RETRY_AFTER = "5"
+
+
+class Failsafe:
+    def __init__(self, app: ASGIApp, problem: Callable[[], Awaitable[str | None]]) -> None:
+        self.app = app
+        self.problem = problem
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        request_id = scope.get("state", {}).get("request_id")
+        try:
+            await self.app(scope, receive, send_tracked)
+        except asyncio.CancelledError:
+            if not started:
+                message = "The server is shutting down; retry in a few seconds."
+                logger.warning("request cut off by shutdown", extra={"fields": {
+                    "path": scope["path"], "request_id": request_id}})  # fmt: skip
+                await answer(send, 503, message, close=True)
+            raise
+        except OSError as problem:
+            status = 507 if problem.errno in (errno.ENOSPC, errno.EDQUOT) else 503
+            reason = await self.problem() or f"storage error: {problem.strerror or problem}"
+            logger.error("storage error", extra={"fields": {
+                "path": scope["path"], "request_id": request_id, "error": reason}})  # fmt: skip
+            if not started:
+                await answer(send, status, f"Storage is not usable: {reason}.", close=False)
+        except Exception as problem:
+            logger.error("unhandled error", exc_info=problem, extra={"fields": {
+                "path": scope["path"], "request_id": request_id}})  # fmt: skip
+            if not started:
+                await answer(send, 500, "Internal error; the server log has the details.")
+
+
+async def answer(send: Send, status: int, message: str, close: bool = False) -> None:
+    body = error_body(message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status in (503, 507):
+        headers.append((b"retry-after", RETRY_AFTER.encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
