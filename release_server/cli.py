@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         default = getattr(defaults, key)
         shown = ",".join(default) if isinstance(default, tuple) else default
         shown = int(shown) if isinstance(shown, bool) else shown
-        suffix = f" (default {shown})" if shown not in ("", ()) else ""
+        suffix = f" (default {shown})" if shown not in ("", (), None) else ""
         parser.add_argument(
             setting.flag, dest=key, metavar=key.split("_")[-1].upper(),
             help=f"{setting.help} [{key.upper()}]{suffix}",

@@ -35,7 +35,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     storage_path: str = "./data"
-    max_packages: int = 10
+    max_packages: int | None = None
+    max_versions: int | None = None
     max_upload_size: int = 2 * 1024**3
     workers: int = 1
     certfile: str = ""
@@ -55,6 +56,19 @@ class Settings:
     def storage(self) -> Path:
         return Path(self.storage_path)
 
+    @property
+    def package_limit(self) -> int:
+        """Packages kept in the root release (0: no cap, the default)."""
+        return self.max_packages or 0
+
+    @property
+    def version_limit(self) -> int:
+        """Versions kept per family: MAX_VERSIONS, else 3; but a deployment that sets only
+        MAX_PACKAGES keeps exactly the retention it had (SPEC §8.3), so 0 then."""
+        if self.max_versions is not None:
+            return self.max_versions
+        return 0 if self.max_packages is not None else DEFAULT_MAX_VERSIONS
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -66,6 +80,7 @@ class Setting:
     flag: str | None
 
 
+DEFAULT_MAX_VERSIONS = 3
 #: Every setting. ``--help``, the environment names (upper-cased keys) and the TOML keys
 #: are all generated from this table, so they cannot drift apart.
 TABLE: dict[str, Setting] = {
@@ -73,7 +88,15 @@ TABLE: dict[str, Setting] = {
     "port": Setting(whole(0, 65535), "port to listen on", "--port"),
     "storage_path": Setting(verbatim, "the package directory", "--storage"),
     "max_packages": Setting(
-        whole(0), "packages kept by retention; 0 = unlimited", "--max-packages"
+        whole(0),
+        "packages kept in the root release, newest first (default 0: no cap)",
+        "--max-packages",
+    ),
+    "max_versions": Setting(
+        whole(0),
+        "versions kept per family of names, e.g. tool-*.zip (default 3; 0: no limit; "
+        "off when only MAX_PACKAGES is set)",
+        "--max-versions",
     ),
     "max_upload_size": Setting(
         parse_size, "largest upload, bytes or 512M/2G; 0 = unlimited", "--max-upload-size"
@@ -191,7 +214,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     env = {}
     for field in fields(settings):
         value = getattr(settings, field.name)
-        if field.name == "auth_token":
+        if field.name == "auth_token" or value is None:
             continue
         if isinstance(value, tuple):
             value = ",".join(value)

@@ -1,8 +1,12 @@
 """The browser page for ``GET /packages``: packages in, one self-contained HTML document out.
 
 The page loads nothing from anywhere (air-gapped installs), so its CSS and script are inline.
-They are constants, never built from data, so their sha256 hashes are computed once here and
-the Content-Security-Policy can forbid every other script and style.
+They are constants (in ``page_assets``), never built from data, so their sha256 hashes are
+computed once here and the Content-Security-Policy can forbid every other script and style.
+
+Packages are shown by family (SPEC §8.2): one row per family with its newest file, the older
+versions one click away under it, and for a versioned family the stable link
+``{base}/latest/download/{name without the version}`` that always serves the newest file.
 """
 
 from __future__ import annotations
@@ -10,123 +14,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
 from release_server.package import Package
+from release_server.page_assets import CSS, ICON, SCRIPT
+from release_server.versions import split_version, stable_name
 
-CSS = """\
-:root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;\
---head:#f6f8fa;--link:#0b57d0;--focus:#0b57d0;--ok:#1a7f37}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;\
---line:#3d444d;--head:#161b22;--link:#6cb6ff;--focus:#6cb6ff;--ok:#3fb950}}
-*{box-sizing:border-box}
-[hidden]{display:none!important}
-body{margin:0 auto;max-width:84rem;padding:1rem;background:var(--bg);color:var(--fg);\
-font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-h1{font-size:1.5rem;margin:0 0 .5rem}
-a{color:var(--link)}
-:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
-code{font:.875rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
-.hint{color:var(--muted);margin:.25rem 0}
-.cmd{display:flex;gap:.5rem;align-items:center;padding:.5rem .75rem;margin:.5rem 0 1rem;\
-background:var(--head);border:1px solid var(--line);border-radius:6px}
-.cmd code{flex:1}
-button,input{font:inherit;color:inherit}
-button{padding:.125rem .625rem;border:1px solid var(--line);border-radius:6px;\
-background:var(--bg);cursor:pointer;white-space:nowrap;font-size:.875rem;min-width:4.5rem}
-button:hover{border-color:var(--muted)}
-button.done{color:var(--ok);border-color:var(--ok)}
-.tools{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:center;margin:0 0 .75rem}
-.tools label{font-weight:600}
-input{flex:1 1 16rem;max-width:28rem;padding:.375rem .625rem;background:var(--bg);\
-border:1px solid var(--muted);border-radius:6px}
-#count{color:var(--muted);margin:0}
-table{width:100%;border-collapse:collapse}
-caption{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
-th,td{padding:.5rem .625rem;border-bottom:1px solid var(--line);text-align:left;\
-vertical-align:baseline;white-space:nowrap}
-thead th{background:var(--head);font-size:.875rem}
-td:first-child{white-space:normal;overflow-wrap:anywhere;font-weight:600;width:100%}
-td:nth-child(2),td:nth-child(4),th:nth-child(2),th:nth-child(4){text-align:right;\
-font-variant-numeric:tabular-nums}
-td:last-child code{margin-right:.5rem;overflow-wrap:normal}
-.empty{padding:2rem 1rem;text-align:center;border:1px dashed var(--line);border-radius:6px}
-.empty h2{font-size:1.25rem;margin:0 0 .5rem}
-.empty .cmd{text-align:left}
-footer{margin-top:1.5rem;color:var(--muted);font-size:.875rem}
-@media (max-width:70rem){
-thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
-table,tbody{display:block}
-tr{display:grid;grid-template-columns:8.5rem 1fr;gap:.125rem 1rem;padding:.75rem 0;\
-border-bottom:1px solid var(--line)}
-td{display:block;border:0;padding:0;white-space:normal;text-align:left!important}
-td:first-child,td:nth-child(3),td:last-child{grid-column:1/-1}
-td:first-child{font-size:1.0625rem}
-td:nth-child(3){order:1}
-td:nth-child(2)::before{content:"Size ";color:var(--muted)}
-td:nth-child(3)::before{content:"Uploaded ";color:var(--muted)}
-td:nth-child(3)::after{content:" UTC"}
-td:nth-child(4)::before{content:"Downloads ";color:var(--muted)}
-td:last-child{order:2;display:flex;align-items:center;gap:.5rem;margin-top:.25rem}
-td:last-child code{flex:1;margin:0;overflow-wrap:anywhere}
-.cmd{flex-wrap:wrap}
-}
-"""
-
-SCRIPT = """\
-"use strict";
-function tell(button, text, ok) {
-  button.textContent = text;
-  button.classList.toggle("done", ok);
-  setTimeout(() => { button.textContent = "Copy"; button.classList.remove("done"); }, 4000);
-}
-async function copy(button) {
-  const code = button.previousElementSibling;
-  try {
-    await navigator.clipboard.writeText(code.textContent);
-    tell(button, "Copied", true);
-  } catch {
-    const range = document.createRange();
-    range.selectNodeContents(code);
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-    tell(button, "Selected: press Ctrl+C", false);
-  }
-}
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("button.copy");
-  if (button) copy(button);
-});
-const filter = document.getElementById("filter");
-if (filter) {
-  const rows = Array.from(document.querySelectorAll("tbody tr"));
-  const names = rows.map((row) => row.cells[0].textContent.toLowerCase());
-  const count = document.getElementById("count");
-  const total = count.textContent;
-  const narrow = () => {
-    const words = filter.value.toLowerCase().split(/\\s+/).filter(Boolean);
-    let shown = 0;
-    rows.forEach((row, i) => {
-      row.hidden = !words.every((word) => names[i].includes(word));
-      if (!row.hidden) shown++;
-    });
-    count.textContent = words.length ? `${shown} of ${total}` : total;
-    document.getElementById("none").hidden = shown > 0;
-  };
-  filter.closest(".tools").hidden = false;
-  filter.addEventListener("input", narrow);
-  if (filter.value) narrow();
-}
-"""
-
-
-# A package glyph, inline so the browser does not ask the server for /favicon.ico.
-ICON = (
-    "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
-    "<path d='M8 1l7 3.5v7L8 15l-7-3.5v-7z' fill='%230b57d0'/>"
-    "<path d='M1 4.5L8 8l7-3.5M8 8v7' stroke='%23fff' fill='none'/></svg>"
-)
+__all__ = ["CSS", "PAGE_HEADERS", "SCRIPT", "Family", "group_families", "human_size", "render_page"]
 
 
 def _hash(source: str) -> str:
@@ -161,23 +57,92 @@ def human_size(size: int) -> str:
     return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
 
 
-def _row(package: Package, base_url: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Family:
+    """The files of one family, newest first, with what the page shows of them."""
+
+    files: tuple[Package, ...]
+    versions: tuple[str | None, ...]  # the version of each file, None for an unversioned name
+    stable: str | None  # the name without its version (the stable link's last part), or None
+
+
+def group_families(packages: Sequence[Package]) -> list[Family]:
+    """Group ``packages`` (newest first) by family, keeping that order for the families and
+    within each. The key is ``(family, has no version)``, so an unversioned file named like a
+    family pattern (``tool-*.zip``) never joins the versioned ``tool-1.2.zip``.
+
+    A family gets a stable link only if that link leads to its newest file. The server
+    answers ``/latest/download/{stable}`` with the file of exactly that name if there is one,
+    else with the newest file whose name without its version is ``stable``: the newest file
+    of the first family (in this order) with that stable name. So ``tool.zip`` next to
+    ``tool-1.2.zip``, or a second family with the same stable name (``tool_1.0.zip``), gets none.
+    """
+    groups: dict[tuple[str, bool], list[tuple[Package, str | None]]] = {}
+    for package in packages:
+        split = split_version(package.name)
+        groups.setdefault((split.family, split.version is None), []).append(
+            (package, split.version)
+        )
+    names = {package.name for package in packages}
+    claimed: set[str] = set()
+    families = []
+    for members in groups.values():
+        newest, version = members[0]
+        stable = None if version is None else stable_name(newest.name)
+        if stable is not None and (stable in names or stable in claimed):
+            stable = None
+        elif stable is not None:
+            claimed.add(stable)
+        families.append(
+            Family(
+                files=tuple(package for package, _ in members),
+                versions=tuple(version for _, version in members),
+                stable=stable,
+            )
+        )
+    return families
+
+
+def _cells(package: Package, version: str | None, base_url: str, extra: str = "") -> str:
     name = escape(package.name)
     href = escape(f"{base_url}/assets/{quote(package.name, safe='')}")
     created = package.created_at
+    shown = escape(version) if version else "\u2014"  # an em dash: no version
+    # The hash shows its first 12 digits and opens to all 64. Its Copy button, like the link
+    # buttons, is added by the script (which alone can copy): ~100 bytes saved per row.
     return (
-        f'<tr><td><a href="{href}" download>{name}</a></td>'
+        f'<td><a href="{href}" download>{name}</a>{extra}</td>'
+        f"<td>{shown}</td>"
         f"<td>{human_size(package.size)}</td>"
-        f'<td><time datetime="{created}">{created[:10]} {created[11:16]}</time></td>'
+        f'<td><time datetime="{created}">{created[:10]} {created[11:19]} UTC</time></td>'
         f"<td>{package.downloads:,}</td>"
-        f"<td><code>{escape(package.sha256)}</code>"
-        f'<button type="button" class="copy" aria-label="Copy SHA-256 of {name}">Copy</button>'
-        "</td></tr>\n"
+        f"<td><details><summary><code>{escape(package.sha256[:12])}</code></summary>"
+        f"<code>{escape(package.sha256)}</code></details></td></tr>\n"
     )
 
 
-def _count(number: int) -> str:
-    return f"{number:,} package" if number == 1 else f"{number:,} packages"
+def _family(family: Family, base_url: str) -> str:
+    newest, *older = family.files
+    stable = f' data-stable="{escape(quote(family.stable, safe=""))}"' if family.stable else ""
+    more = ""
+    if older:
+        words = "older version" if len(older) == 1 else "older versions"
+        more = f'<details class="more"><summary>{len(older):,} {words}</summary></details>'
+    return (
+        f"<tbody><tr{stable}>"
+        + _cells(newest, family.versions[0], base_url, more)
+        + "".join(
+            "<tr>" + _cells(package, version, base_url)
+            for package, version in zip(older, family.versions[1:], strict=True)
+        )
+        + "</tbody>\n"
+    )
+
+
+def _count(families: int, packages: int) -> str:
+    family_word = "family" if families == 1 else "families"
+    package_word = "package" if packages == 1 else "packages"
+    return f"{families:,} {family_word}, {packages:,} {package_word}"
 
 
 def _command(text: str, label: str) -> str:
@@ -191,20 +156,26 @@ def render_page(packages: Sequence[Package], *, base_url: str) -> str:
     """The whole page; ``packages`` come sorted newest first and keep that order."""
     base = escape(base_url)
     if packages:
+        families = group_families(packages)
         body = (
             '<p class="hint">Fetch the newest release as JSON:</p>'
             + _command(f"curl -fsSL {base_url}/latest", "Copy the curl command")
             + '<div class="tools" hidden><label for="filter">Filter</label>'
-            '<input id="filter" type="search" placeholder="Part of a name" autocomplete="off" '
-            'spellcheck="false" aria-describedby="count">'
-            f'<p id="count" role="status">{_count(len(packages))}</p></div>\n'
-            "<table><caption>Packages, newest first</caption><thead><tr>"
-            '<th scope="col">Name</th><th scope="col">Size</th>'
-            '<th scope="col">Uploaded (UTC)</th><th scope="col">Downloads</th>'
-            '<th scope="col">SHA-256</th></tr></thead><tbody>\n'
-            + "".join(_row(package, base_url) for package in packages)
-            + '</tbody></table>\n<p id="none" class="empty" hidden>No package name matches '
+            '<input id="filter" name="q" type="search" placeholder="Part of a name" '
+            'autocomplete="off" spellcheck="false" aria-describedby="count">'
+            f'<p id="count" role="status">{_count(len(families), len(packages))}</p></div>\n'
+            "<table><caption>Packages by family, newest first; older versions under each"
+            "</caption><thead><tr>"
+            '<th scope="col">Name</th><th scope="col">Version</th><th scope="col">Size</th>'
+            '<th scope="col">Uploaded</th><th scope="col">Downloads</th>'
+            '<th scope="col">SHA-256</th></tr></thead>\n'
+            + "".join(_family(family, base_url) for family in families)
+            + '</table>\n<p id="none" class="empty" hidden>No package name matches '
             "the filter.</p>\n"
+            '<p class="hint note">A stable link always downloads the newest file of its '
+            "family: <code>"
+            + escape(f"{base_url}/latest/download/")
+            + "</code> and the name without its version.</p>\n"
         )
     else:
         body = (

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from .config import Settings
 from .errors import (
     AlreadyExists,
     BadRequest,
@@ -46,13 +47,12 @@ class Published:
 class Publisher:
     """Stores uploads in one Storage and applies retention after each."""
 
-    def __init__(
-        self, storage: Storage, metrics: Metrics, max_upload_size: int, max_packages: int
-    ) -> None:
+    def __init__(self, storage: Storage, metrics: Metrics, settings: Settings) -> None:
         self.storage = storage
         self.metrics = metrics
-        self.max_upload_size = max_upload_size
-        self.max_packages = max_packages
+        self.max_upload_size = settings.max_upload_size
+        self.max_packages = settings.package_limit
+        self.max_versions = settings.version_limit
 
     async def publish(self, receive: Receiver, overwrite: bool, expected: str | None) -> Published:
         """Receive one file, verify it against ``expected`` (and any digest the form sent),
@@ -106,7 +106,8 @@ class Publisher:
         """Apply retention after an upload of ``keep``; returns the names removed."""
         listing = await self.storage.listing()
         pruned = []
-        for name in choose_pruned(listing.packages, self.max_packages, keep, time.time_ns()):
+        limits = (self.max_packages, self.max_versions)
+        for name in choose_pruned(listing.packages, *limits, keep, time.time_ns()):
             try:
                 package = await self.storage.delete(name)
             except NotFound:

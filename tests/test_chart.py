@@ -324,7 +324,7 @@ def test_token_and_existing_secret_together_fail(helm):
         (("persistence.accessMode=ReadOnlyMany",), "/persistence/accessMode", "ReadWriteMany"),
         (("persistence.size=lots",), "/persistence/size", "does not match pattern"),
         (("config.maxPackages=-1",), "/config/maxPackages", "minimum"),
-        (("string:config.maxPackages=ten",), "/config/maxPackages", "want integer"),
+        (("string:config.maxPackages=ten",), "/config/maxPackages", "want null or integer"),
         (("config.maxUploadSize=2X",), "/config/maxUploadSize", "does not match pattern"),
         (("config.logLevel=verbose",), "/config/logLevel", "debug"),
         (("config.repository=packages",), "/config/repository", "does not match pattern"),
@@ -622,7 +622,7 @@ def test_secret_is_read_back_with_lookup():
 def test_checksums_roll_the_pod_on_config_and_secret_changes(helm):
     salted = (f"auth.checksumSalt={SALT}",)
     base = pod_annotations(render(sets=(f"auth.token={TOKEN}", *salted)))
-    same = pod_annotations(render(sets=(f"auth.token={TOKEN}", "config.maxPackages=10", *salted)))
+    same = pod_annotations(render(sets=(f"auth.token={TOKEN}", "config.workers=1", *salted)))
     config_changed = pod_annotations(
         render(sets=(f"auth.token={TOKEN}", "config.maxPackages=3", *salted))
     )
@@ -684,7 +684,6 @@ def test_secret_checksum_is_salted(helm):
 def test_default_config(helm):
     docs = render()
     assert config(docs) == {
-        "MAX_PACKAGES": "10",
         "MAX_UPLOAD_SIZE": "2G",
         "TRUST_PROXY": "0",
         "REPOSITORY": "local/packages",
@@ -692,6 +691,33 @@ def test_default_config(helm):
         "WORKERS": "1",
     }
     assert container(docs)["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
+
+
+@pytest.mark.parametrize(
+    ("sets", "rendered", "limits"),
+    [
+        ((), {}, (0, 3)),
+        (("config.maxPackages=10",), {"MAX_PACKAGES": "10"}, (10, 0)),
+        (("config.maxVersions=5",), {"MAX_VERSIONS": "5"}, (0, 5)),
+        (("config.maxPackages=20", "config.maxVersions=2"),
+         {"MAX_PACKAGES": "20", "MAX_VERSIONS": "2"}, (20, 2)),
+        (("config.maxVersions=0",), {"MAX_VERSIONS": "0"}, (0, 0)),
+    ],
+)  # fmt: skip
+def test_retention_values_reach_the_server(helm, sets, rendered, limits):
+    """null leaves the server's defaults (3 versions per family, no cap); a chart that
+    sets only maxPackages keeps the earlier retention exactly."""
+    data = config(render(sets=sets))
+    assert {k: v for k, v in data.items() if k in ("MAX_PACKAGES", "MAX_VERSIONS")} == rendered
+    config_module = pytest.importorskip("release_server.config")
+    settings = config_module.load_settings(env=data)
+    assert (settings.package_limit, settings.version_limit) == limits
+
+
+def test_allowed_hosts_value(helm):
+    data = config(render(sets=("config.allowedHosts={releases.example.com,*.corp.example}",)))
+    assert data["ALLOWED_HOSTS"] == "releases.example.com,*.corp.example"
+    assert "ALLOWED_HOSTS" not in config(render())
 
 
 def test_resources_extra_env_and_settings(helm):
@@ -930,7 +956,9 @@ def test_server_settings_accept_the_chart_environment(helm, values, tmp_path):
     settings = config_module.load_settings(env=variables)
     assert settings.port == 8000
     assert settings.host == "0.0.0.0"
-    assert settings.max_packages == int(variables["MAX_PACKAGES"])
+    assert settings.max_packages == (
+        int(variables["MAX_PACKAGES"]) if "MAX_PACKAGES" in variables else None
+    )
     assert settings.trust_proxy is (variables["TRUST_PROXY"] == "1")
     assert bool(settings.auth_token) is ("AUTH_TOKEN_FILE" in variables)
 

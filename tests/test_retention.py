@@ -55,10 +55,18 @@ def test_zero_means_unlimited(start_server) -> None:
     assert len(names(server)) == 15
 
 
-def test_default_limit_is_ten(server: ServerProcess) -> None:
+def test_default_keeps_three_versions_per_family_and_no_cap(server: ServerProcess) -> None:
     for index in range(12):
-        server.upload(f"d{index:02}.bin", b"x")
-    assert len(names(server)) == 10
+        server.upload(f"d{index:02}.bin", b"x")  # no version: twelve families of one
+    for minor in range(5):
+        server.upload(f"tool-1.{minor}.zip", b"x")
+    listed = names(server)
+    assert len(listed) == 15
+    assert [n for n in listed if n.startswith("tool-")] == [
+        "tool-1.4.zip",
+        "tool-1.3.zip",
+        "tool-1.2.zip",
+    ]
 
 
 def test_hand_copied_files_are_listed_served_and_counted(start_server, tmp_path) -> None:

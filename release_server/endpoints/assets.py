@@ -126,15 +126,16 @@ def upload_body(request: Request, idle_timeout: float) -> Body:
     return body
 
 
-def asset_name(request: Request) -> str:
-    """The {name} of /assets/{name}, percent-decoded strictly from the raw path (the
-    server's own decoding turns bytes that are not UTF-8 into U+FFFD), then validated."""
+def asset_name(request: Request, prefix: str = "/assets/", param: str = "filename") -> str:
+    """The name at the end of the path, after ``prefix``, percent-decoded strictly from
+    the raw path (the server's own decoding turns bytes that are not UTF-8 into U+FFFD),
+    then validated."""
     raw = request.scope.get("raw_path") or b""
-    prefix = request.scope.get("root_path", "").encode("latin-1") + b"/assets/"
-    if not raw.startswith(prefix):
-        return check_name(request.path_params["filename"])
+    start = (request.scope.get("root_path", "") + prefix).encode("latin-1")
+    if not raw.startswith(start):
+        return check_name(request.path_params[param])
     try:
-        name = unquote_to_bytes(raw[len(prefix) :].split(b"?", 1)[0]).decode("utf-8")
+        name = unquote_to_bytes(raw[len(start) :].split(b"?", 1)[0]).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidName("Invalid file name: it is not valid UTF-8.") from None
     return check_name(name)

@@ -25,9 +25,7 @@ class Context:
     documents: DocumentCache = field(default_factory=DocumentCache)
 
     def __post_init__(self) -> None:
-        self.publisher = Publisher(
-            self.storage, self.metrics, self.settings.max_upload_size, self.settings.max_packages
-        )
+        self.publisher = Publisher(self.storage, self.metrics, self.settings)
 
     async def listing(self) -> Listing:
         """The root release's packages, newest first."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import github, page
 from ..documents import cached_response
-from ..errors import Unprocessable
+from ..errors import NotFound, Unprocessable
 from ..http import VARY_BASE_URL, prefers_html
-from ..package import package_document
+from ..package import Package, package_document
+from ..versions import stable_name
+from .assets import asset_name
 from .context import Context
 
 
@@ -47,8 +51,34 @@ class Listings:
     async def latest(self, request: Request) -> Response:
         return await release_response(self.ctx, request, self.ctx.links(request))
 
+    async def latest_download(self, request: Request) -> Response:
+        """A stable link: the file of that name, or the newest file of the family that
+        name stands for with its version left out (``tool.zip`` -> ``tool-1.3.zip``);
+        a redirect to the file's own URL, as GitHub's ``/releases/latest/download/``."""
+        wanted = asset_name(request, "/latest/download/", "name")
+        listing = await self.ctx.listing()
+        found = newest_matching(listing.packages, wanted)
+        if found is None:
+            raise NotFound(
+                f"No package named {wanted!r}, and no family of versioned names it stands "
+                "for (e.g. tool.zip for tool-1.2.zip); see /packages."
+            )
+        return RedirectResponse(self.ctx.links(request).download(found), 302)
+
     def routes(self) -> list[BaseRoute]:
-        return [Route("/packages", self.packages), Route("/latest", self.latest)]
+        return [
+            Route("/packages", self.packages),
+            Route("/latest", self.latest),
+            Route("/latest/download/{name:anytext}", self.latest_download, methods=["GET", "HEAD"]),
+        ]
+
+
+def newest_matching(packages: Sequence[Package], wanted: str) -> str | None:
+    """The package called ``wanted``, else the newest whose name without its version is
+    ``wanted`` (``packages`` are newest first)."""
+    if any(package.name == wanted for package in packages):
+        return wanted
+    return next((p.name for p in packages if stable_name(p.name) == wanted), None)
 
 
 async def release_response(ctx: Context, request: Request, links: github.Links) -> Response:

@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -262,3 +263,23 @@ def test_download_racing_a_replacement_sends_the_etag_of_the_bytes_sent(
     outcomes = download_while_churning(server, delete=False)
     assert outcomes.get("200", 0) > 0, outcomes
     assert set(outcomes) == {"200"}, outcomes
+
+
+def test_racing_uploads_of_many_families_keep_exactly_the_newest_versions(start_server) -> None:
+    """Two workers, uploads of five families at once: exactly MAX_VERSIONS of each stay,
+    the newest ones."""
+    server = start_server(env={"MAX_VERSIONS": "3"}, args=["--workers", "2"])
+    names = [f"fam{family}-1.{minor}.zip" for minor in range(8) for family in range(5)]
+
+    def upload(name: str) -> tuple[int, str]:
+        answer = server.upload(name, name.encode())
+        return answer.status_code, answer.text
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(upload, names))
+    errors = [line for line in server.lines if '"level": "error"' in line or "warning" in line]
+    assert {status for status, _ in answers} == {200}, (answers, errors)
+    listed = [a["name"] for a in requests.get(server.url + "/latest", timeout=30).json()["assets"]]
+    for family in range(5):
+        kept = [n for n in listed if n.startswith(f"fam{family}-")]
+        assert len(kept) == 3, listed

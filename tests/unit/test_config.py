@@ -23,7 +23,23 @@ def test_settings_precedence(tmp_path) -> None:
     settings = load_settings({"port": "9200", "host": None}, env)
     assert (settings.max_packages, settings.port, settings.log_level) == (3, 9200, "debug")
     assert load_settings({}, env).port == 9100
-    assert load_settings({}, {}).max_packages == 10
+    defaults = load_settings({}, {})
+    assert (defaults.package_limit, defaults.version_limit) == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("env", "limits"),
+    [
+        ({}, (0, 3)),
+        ({"MAX_PACKAGES": "10"}, (10, 0)),  # an existing deployment keeps its retention
+        ({"MAX_PACKAGES": "0"}, (0, 0)),
+        ({"MAX_VERSIONS": "5"}, (0, 5)),
+        ({"MAX_PACKAGES": "20", "MAX_VERSIONS": "2"}, (20, 2)),
+    ],
+)
+def test_retention_limits(env: dict[str, str], limits: tuple[int, int]) -> None:
+    settings = load_settings({}, env)
+    assert (settings.package_limit, settings.version_limit) == limits
 
 
 def test_settings_round_trip_through_env_without_the_token() -> None:
