@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .http import error_body
 
 logger = logging.getLogger("release_server")
+INTERNAL = "Internal error; the server log has the details."
+Cancelled = asyncio.CancelledError
 #: Seconds a client is asked to wait before retrying after a shutdown or storage trouble.
 RETRY_AFTER = "5"
 
@@ -41,28 +43,30 @@ class Failsafe:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        request_id = scope.get("state", {}).get("request_id")
+        fields = {"path": scope["path"], "request_id": scope.get("state", {}).get("request_id")}
+
+        async def fail(
+            status: int, message: str, log: str, problem: BaseException, level: int = logging.ERROR
+        ) -> None:
+            logger.log(level, log, exc_info=problem, extra={"fields": fields})
+            if not started:
+                await answer(send, status, message, close=isinstance(problem, Cancelled))
+
         try:
             await self.app(scope, receive, send_tracked)
-        except asyncio.CancelledError:
-            if not started:
-                message = "The server is shutting down; retry in a few seconds."
-                logger.warning("request cut off by shutdown", extra={"fields": {
-                    "path": scope["path"], "request_id": request_id}})  # fmt: skip
-                await answer(send, 503, message, close=True)
+        except Cancelled as problem:
+            await fail(503, "The server is shutting down; retry in a few seconds.",
+                       "request cut off by shutdown", problem, logging.WARNING)  # fmt: skip
             raise
+        except (ConnectionError, TimeoutError) as problem:  # OSErrors, but not of storage
+            await fail(500, INTERNAL, "connection error", problem)
         except OSError as problem:
             status = 507 if problem.errno in (errno.ENOSPC, errno.EDQUOT) else 503
-            reason = await self.problem() or f"storage error: {problem.strerror or problem}"
-            logger.error("storage error", extra={"fields": {
-                "path": scope["path"], "request_id": request_id, "error": reason}})  # fmt: skip
-            if not started:
-                await answer(send, status, f"Storage is not usable: {reason}.", close=False)
+            fields["reason"] = await self.problem() or f"storage error: {problem.strerror}"
+            await fail(status, f"Storage is not usable: {fields['reason']}.", "storage error",
+                       problem)  # fmt: skip
         except Exception as problem:
-            logger.error("unhandled error", exc_info=problem, extra={"fields": {
-                "path": scope["path"], "request_id": request_id}})  # fmt: skip
-            if not started:
-                await answer(send, 500, "Internal error; the server log has the details.")
+            await fail(500, INTERNAL, "unhandled error", problem)
 
 
 async def answer(send: Send, status: int, message: str, close: bool = False) -> None:
