@@ -10,7 +10,8 @@ any of them into one JSON answer (``{"detail": ..., "message": ...}``) in one pl
     ├── Unauthorized              401  no usable token (sends WWW-Authenticate)
     ├── NotFound                  404  no such package, release or route
     ├── RequestTimeout            408  the body stopped arriving
-    ├── AlreadyExists             409  the name is taken and overwrite was not asked for
+    ├── Conflict                  409  the name is taken
+    │   └── AlreadyExists         409  ... and overwrite was not asked for
     ├── TooLarge                  413  over MAX_UPLOAD_SIZE
     ├── RangeNotSatisfiable       416  a Range outside the file
     ├── Unprocessable             422  well-formed but unacceptable
@@ -62,9 +63,11 @@ class RequestTimeout(HTTPError):
     status = 408
 
 
-class AlreadyExists(HTTPError):
+class Conflict(HTTPError):
     status = 409
 
+
+class AlreadyExists(Conflict):
     def __init__(self, name: str) -> None:
         super().__init__(
             f"A package named {name!r} already exists; add ?overwrite=true to replace it."
@@ -127,3 +130,12 @@ class DiskFull(HTTPError):
 
 def no_such_package(key: str) -> NotFound:
     return NotFound(f"No package named {key!r}; see /packages for what is published.")
+
+
+def level_taken(key: str) -> Conflict:
+    """A path level of ``key`` is a package of an upper release (a root file named like
+    the owner, say), so the release cannot be made there."""
+    return Conflict(
+        f"Cannot store {key!r}: a level of that path is already a package (for example a "
+        "file in the root release named like the owner). Use another owner, repository or tag."
+    )

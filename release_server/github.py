@@ -44,8 +44,13 @@ class Links:
     def asset(self, asset_id: int) -> str:
         return f"{self.releases}/assets/{asset_id}"
 
-    def download(self, name: str) -> str:
-        return f"{self.root}/assets/{quote(name, safe='')}"
+    def download(self, name: str, release: str = "") -> str:
+        """Where an asset downloads: ``/assets/{name}`` in the root release, else GitHub's
+        web path ``/{owner}/{repo}/releases/download/{tag}/{name}``."""
+        if not release:
+            return f"{self.root}/assets/{quote(name, safe='')}"
+        owner, repo, tag = (quote(part, safe="") for part in release.split("/"))
+        return f"{self.root}/{owner}/{repo}/releases/download/{tag}/{quote(name, safe='')}"
 
 
 def asset_id(name: str) -> int:

@@ -26,6 +26,7 @@ from .logs import log_event
 from .metrics import Metrics
 from .names import check_name
 from .package import Package
+from .releases import Releases
 from .retention import choose_pruned
 from .storage import Storage
 from .uploads import Incoming, OpenUpload
@@ -53,24 +54,29 @@ class Publisher:
         self.max_upload_size = settings.max_upload_size
         self.max_packages = settings.package_limit
         self.max_versions = settings.version_limit
+        self.releases = Releases(storage, settings.version_limit)
 
-    async def publish(self, receive: Receiver, overwrite: bool, expected: str | None) -> Published:
+    async def publish(
+        self, receive: Receiver, overwrite: bool, expected: str | None, release: str = ""
+    ) -> Published:
         """Receive one file, verify it against ``expected`` (and any digest the form sent),
-        publish it atomically, then prune. Raises an HTTPError; nothing is left behind."""
+        publish it atomically into ``release`` ("" for the root release, else a checked
+        ``owner/repo/tag``, created if need be), then prune. Raises an HTTPError; nothing
+        is left behind."""
         incoming: list[Incoming] = []
 
         async def open_upload(name: str) -> Incoming:
-            check_name(name)
-            if not overwrite and await self.storage.exists(name):
+            key = f"{release}/{check_name(name)}" if release else check_name(name)
+            if not overwrite and await self.storage.exists(key):
                 raise AlreadyExists(name)
-            upload = Incoming(await self.storage.begin(name), self.max_upload_size)
+            upload = Incoming(await self.storage.begin(key), self.max_upload_size)
             incoming.append(upload)
             return upload
 
         try:
             sent = await receive(open_upload)
             upload = incoming[0]
-            name = upload.writer.key
+            name = upload.writer.key.rsplit("/", 1)[-1]
             if sent and expected and sent != expected:
                 raise BadRequest("The 'sha256' field and X-Checksum-Sha256 header disagree.")
             if upload.size == 0:
@@ -88,14 +94,19 @@ class Publisher:
         finally:
             for upload in incoming:
                 await upload.writer.discard()
-        pruned = await self.prune(package.name)
+        if release:
+            repository, _, tag = release.rpartition("/")
+            await self.releases.ensure(repository, tag)
+            pruned = await self.releases.prune(repository, tag)
+        else:
+            pruned = await self.prune(package.name)
         self.metrics.count("uploads")
         self.metrics.count("upload_bytes", package.size)
         self.metrics.count("pruned", len(pruned))
         log_event(
             logger,
             "uploaded",
-            name=package.name,
+            name=f"{release}/{package.name}" if release else package.name,
             size=package.size,
             sha256=package.sha256,
             replaced=replaced,
@@ -116,9 +127,10 @@ class Publisher:
             log_event(logger, "pruned", name=name, size=package.size, sha256=package.sha256 or None)
         return pruned
 
-    async def delete(self, name: str) -> Package:
-        """Remove a package on request. Raises NotFound."""
-        package = await self.storage.delete(check_name(name))
+    async def delete(self, key: str) -> Package:
+        """Remove a package (``name``, or a checked ``owner/repo/tag/name``) on request.
+        Raises NotFound."""
+        package = await self.storage.delete(key)
         self.metrics.count("deletes")
-        log_event(logger, "deleted", name=name, size=package.size, sha256=package.sha256 or None)
+        log_event(logger, "deleted", name=key, size=package.size, sha256=package.sha256 or None)
         return package

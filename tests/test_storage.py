@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from release_server.errors import AlreadyExists, NotFound
+from release_server.errors import AlreadyExists, Conflict, NotFound
 from release_server.package import Package
 from release_server.storage import DirectoryStorage, Storage
 
@@ -187,3 +187,41 @@ async def test_upload_time_is_the_time_of_publishing(storage: Storage) -> None:
     first, _ = await storage.publish(early, hashlib.sha256(b"written first").hexdigest(), False)
     assert first.mtime_ns > second.mtime_ns
     assert await names(storage) == ["early.zip", "late.zip"]
+
+
+async def test_release_levels_and_metadata(storage: Storage) -> None:
+    assert await storage.children("") == []
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "one"}')
+    await put(storage, "acme/tool/v1.1.0/tool-1.1.0.zip", b"t")
+    await put(storage, "root.zip", b"r")
+    assert await storage.children("") == ["acme"]
+    assert await storage.children("acme") == ["tool"]
+    assert await storage.children("acme/tool") == ["v1.0.0", "v1.1.0"]
+    assert await storage.children("nobody/here") == []
+    assert await storage.read_meta("acme/tool/v1.0.0") == b'{"name": "one"}'
+    assert await storage.read_meta("acme/tool/v1.1.0") is None
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "two"}')
+    assert await storage.read_meta("acme/tool/v1.0.0") == b'{"name": "two"}'
+    assert await names(storage, "acme/tool/v1.0.0") == []  # metadata is not an asset
+
+
+async def test_removing_a_release_removes_its_empty_levels(storage: Storage) -> None:
+    await storage.write_meta("acme/tool/v1.0.0", b"{}")
+    await put(storage, "acme/tool/v2.0.0/a.zip", b"a")
+    await storage.remove_release("acme/tool/v1.0.0")
+    assert await storage.children("acme/tool") == ["v2.0.0"]
+    await storage.remove_release("acme/tool/v2.0.0")  # an asset is left: it stays
+    assert await storage.children("acme/tool") == ["v2.0.0"]
+    await storage.delete("acme/tool/v2.0.0/a.zip")
+    await storage.remove_release("acme/tool/v2.0.0")
+    assert await storage.children("") == []
+
+
+async def test_a_level_that_is_a_package_is_a_conflict(storage: Storage) -> None:
+    await put(storage, "acme", b"a root package")
+    with pytest.raises(Conflict):
+        await put(storage, "acme/tool/v1.0.0/a.zip", b"a")
+    with pytest.raises(Conflict):
+        await storage.write_meta("acme/tool/v1.0.0", b"{}")
+    assert (await storage.listing("acme/tool/v1.0.0")).packages == ()
+    assert await read_all(storage, "acme") == b"a root package"

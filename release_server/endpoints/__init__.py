@@ -10,6 +10,7 @@ from .assets import Assets
 from .context import Context
 from .health import Health
 from .listing import Listings
+from .web import WebPaths
 
 
 class AnyText(Convertor[str]):
@@ -37,6 +38,7 @@ def routes(ctx: Context) -> list[BaseRoute]:
         *assets.routes(),
         *GitHubApi(ctx, assets, "").routes(),
         *GitHubApi(ctx, assets, "/api/v3").routes(),
+        *WebPaths(ctx, assets).routes(),  # last: /{owner}/{repo}/... must not shadow the rest
     ]
 
 

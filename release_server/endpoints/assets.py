@@ -91,9 +91,16 @@ class Assets:
         return await self.store(request, receive, created_status=200, slack=MULTIPART_SLACK)
 
     async def store(
-        self, request: Request, receive: Receiver, *, created_status: int, slack: int
+        self,
+        request: Request,
+        receive: Receiver,
+        *,
+        created_status: int,
+        slack: int,
+        release: str = "",
     ) -> Response:
-        """Publish what ``receive`` reads; the answer is the package's JSON."""
+        """Publish what ``receive`` reads into ``release`` ("" = the root release); the
+        answer is the package's JSON."""
         overwrite = parse_overwrite(request.query_params.get("overwrite"))
         expected = parse_checksum(
             request.headers.get("x-checksum-sha256"), "The X-Checksum-Sha256 header"
@@ -102,8 +109,10 @@ class Assets:
         declared = request.headers.get("content-length")
         if limit and declared and declared.isdigit() and int(declared) > limit + slack:
             raise TooLarge(limit)
-        published = await self.ctx.publisher.publish(receive, overwrite, expected)
-        url = self.ctx.links(request).download(published.package.name)
+        published = await self.ctx.publisher.publish(receive, overwrite, expected, release)
+        links = self.ctx.links(request)
+        name = published.package.name
+        url = links.download(name, release)
         answer = {**package_document(published.package, url), "pruned": published.pruned}
         status = 200 if published.replaced else created_status
         headers = {"location": url} if status == 201 else None

@@ -111,3 +111,23 @@ class Storage(ABC):
     @abstractmethod
     async def count_download(self, key: str, version: str) -> None:
         """Record one completed download of the version ``Reader.version`` named."""
+
+    # -- releases below the root (SPEC §8.1) ---------------------------------------------------
+
+    @abstractmethod
+    async def children(self, prefix: str) -> list[str]:
+        """The valid names one level below ``prefix`` that are levels themselves: owners
+        below "", repositories below ``owner``, tags below ``owner/repo``."""
+
+    @abstractmethod
+    async def read_meta(self, release: str) -> bytes | None:
+        """The metadata document of ``release`` (``owner/repo/tag``), or None."""
+
+    @abstractmethod
+    async def write_meta(self, release: str, data: bytes) -> None:
+        """Replace the metadata of ``release`` atomically; the release exists from then on."""
+
+    @abstractmethod
+    async def remove_release(self, release: str) -> None:
+        """Remove the metadata of ``release``, and the release itself (and its repository
+        and owner levels) once nothing else is left in them."""

@@ -10,48 +10,38 @@ revalidated against its directory's mtime on every use.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import stat
-import threading
-import time
-from dataclasses import dataclass, replace
+import uuid
 from pathlib import Path
 
 from anyio import to_thread
 
-from ..errors import AlreadyExists, NotFound, no_such_package
+from ..errors import AlreadyExists, Conflict, NotFound, level_taken, no_such_package
 from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
-from .fs_files import READ_FLAGS, FileReader, fsync_dir, is_sidecar, remove_sidecar
+from .fs_files import READ_FLAGS, FileReader, fsync_dir, remove_sidecar
+from .fs_listing import Listings, Skipped
 from .fs_meta import MetaDir, hash_file, identity
 from .fs_upload import TempFile, disk_error, remove_stale_temp_files
 
-#: A directory mtime this close to the time a listing was built may hide a later change
-#: made within the same timestamp tick, so such a listing is not trusted (as git does).
-#: The window is 2 s where timestamps are whole seconds (some NFS servers), else 50 ms.
-RACY_NS = 2_000_000_000
-RACY_FINE_NS = 50_000_000
-#: How long download counts in a cached listing may lag behind the counters on disk.
-COUNTS_TTL_NS = 1_000_000_000
+#: The metadata of a release below the root, beside its assets (a hidden name).
+META_FILE = ".release.json"
 #: Below this much free space the storage is reported as full (not ready).
 MIN_FREE_BYTES = 64 * 1024
 
 logger = logging.getLogger("release_server.storage")
 
 
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    """A listing with what is needed to revalidate it and to attach download counts."""
-
-    listing: Listing
-    dir_mtime_ns: int
-    built_ns: int
-    counts_ns: int
-    identities: dict[str, str]
+def make_levels(directory: Path, key: str) -> None:
+    """Create the owner/repo/tag levels of ``key``; Conflict when one is a file."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise level_taken(key) from None
 
 
 class DirectoryStorage(Storage):
@@ -60,10 +50,8 @@ class DirectoryStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.meta = MetaDir(root)
-        self._lock = threading.Lock()
-        self._cache: dict[str, _Cached] = {}
-        self._skipped: dict[str, str] = {}
-        self._logged: set[tuple[str, str]] = set()
+        self.skipped = Skipped()
+        self.listings = Listings(self.path, self.meta, self.skipped, self._open)
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/")) if key else self.root
@@ -100,111 +88,16 @@ class DirectoryStorage(Storage):
     # -- listing -------------------------------------------------------------------------------
 
     def cached_listing(self, release: str = "") -> Listing | None:
-        cached = self._cache.get(release)
-        if cached is None or time.time_ns() - cached.counts_ns > COUNTS_TTL_NS:
-            return None
-        return cached.listing if self._unchanged(release, cached) else None
+        return self.listings.cached(release)
 
     async def listing(self, release: str = "") -> Listing:
-        listing = self.cached_listing(release)
+        listing = self.listings.cached(release)
         if listing is None:
-            listing = await to_thread.run_sync(self._listing, release)
+            listing = await to_thread.run_sync(self.listings.get, release)
         return listing
 
-    def _listing(self, release: str) -> Listing:
-        with self._lock:
-            cached = self._cache.get(release)
-            if cached is None or not self._unchanged(release, cached):
-                cached = self._rebuild(release)
-            elif time.time_ns() - cached.counts_ns > COUNTS_TTL_NS:
-                cached = self._counted(cached.listing.packages, cached)
-            self._cache[release] = cached
-            return cached.listing
-
-    def _unchanged(self, release: str, cached: _Cached) -> bool:
-        """True if the directory is as it was when ``cached`` was built, and that was long
-        enough after its last change that a later change cannot share its timestamp."""
-        try:
-            mtime = os.stat(self.path(release)).st_mtime_ns
-        except OSError:
-            return False
-        racy = RACY_NS if mtime % 1_000_000_000 == 0 else RACY_FINE_NS
-        return mtime == cached.dir_mtime_ns and cached.built_ns - mtime >= racy
-
-    def _rebuild(self, release: str) -> _Cached:
-        now = time.time_ns()
-        directory = self.path(release)
-        try:
-            dir_mtime = os.stat(directory).st_mtime_ns
-        except FileNotFoundError:
-            if not release:
-                raise  # the storage directory itself is gone: storage trouble, not empty
-            return self._counted((), _Cached(Listing((), 0, ""), 0, now, 0, {}))
-        files: dict[str, tuple[os.stat_result, str]] = {}
-        for key in [k for k in self._skipped if k.rpartition("/")[0] == release]:
-            del self._skipped[key]  # noted again below if still there
-        for entry in os.scandir(directory):
-            if entry.name.startswith(".") or name_problem(entry.name):
-                continue
-            key = f"{release}/{entry.name}" if release else entry.name
-            with contextlib.suppress(NotFound):
-                files[entry.name] = self._stat_and_digest(key, entry)
-        packages = [
-            Package(name, st.st_size, st.st_mtime_ns, digest)
-            for name, (st, digest) in files.items()
-            if not is_sidecar(directory, name, files)
-        ]
-        packages.sort(key=lambda p: (-p.mtime_ns, p.name))
-        identities = {name: identity(st) for name, (st, _) in files.items()}
-        return self._counted(
-            packages, _Cached(Listing((), dir_mtime, ""), dir_mtime, now, 0, identities)
-        )
-
-    def _stat_and_digest(self, key: str, entry: os.DirEntry[str]) -> tuple[os.stat_result, str]:
-        """The stat and digest of a listed entry; NotFound (and a note) if it is no package."""
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            raise no_such_package(key) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise no_such_package(key)  # a repository or release directory, not a package
-        if stat.S_ISLNK(st.st_mode):
-            raise self._skip(key, "a symbolic link")
-        digest = self.meta.known_digest(st)
-        if digest is None:
-            reader = self._open(key)  # skips and logs what is not a readable regular file
-            try:
-                if identity(os.fstat(reader.fd)) != identity(st):
-                    raise no_such_package(
-                        key
-                    )  # replaced since it was listed: the next listing has it
-                digest = reader.package.sha256
-            finally:
-                os.close(reader.fd)
-        return st, digest
-
-    def _skip(self, key: str, why: str) -> NotFound:
-        """Note (and log, once) an entry that is not served; the NotFound to raise."""
-        if (key, why) not in self._logged:
-            self._logged.add((key, why))
-            log_event(logger, "skipped an entry that is not a package", logging.WARNING,
-                      name=key, reason=why)  # fmt: skip
-        self._skipped[key] = why
-        return no_such_package(key)
-
     def skipped_entries(self) -> dict[str, str]:
-        return dict(self._skipped)
-
-    def _counted(self, packages: tuple[Package, ...] | list[Package], cached: _Cached) -> _Cached:
-        """``cached`` with the listing of ``packages`` and download counts read now."""
-        counts = self.meta.download_counts()
-        ids = cached.identities
-        counted = tuple(replace(p, downloads=counts.get(ids[p.name], 0)) for p in packages)
-        version = hashlib.sha1(
-            repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in counted]).encode()
-        ).hexdigest()[:20]
-        listing = Listing(counted, cached.dir_mtime_ns, version)
-        return replace(cached, listing=listing, counts_ns=time.time_ns())
+        return dict(self.skipped.entries)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -223,7 +116,7 @@ class DirectoryStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise no_such_package(key) from None
         except OSError as error:
-            raise self._skip(key, f"cannot be opened: {error.strerror}") from None
+            raise self.skipped.note(key, f"cannot be opened: {error.strerror}") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -235,10 +128,10 @@ class DirectoryStorage(Storage):
                 log_event(logger, "hashed a file added by hand", size=st.st_size, sha256=digest)
         except OSError as error:
             os.close(fd)
-            raise self._skip(key, f"cannot be read: {error.strerror}") from None
+            raise self.skipped.note(key, f"cannot be read: {error.strerror}") from None
         except NotFound:
             os.close(fd)
-            raise self._skip(key, "not a regular file (a FIFO, socket or device)") from None
+            raise self.skipped.note(key, "not a regular file (a FIFO, socket or device)") from None
         name = key.rsplit("/", 1)[-1]
         return FileReader(fd, Package(name, st.st_size, st.st_mtime_ns, digest), identity(st))
 
@@ -269,7 +162,7 @@ class DirectoryStorage(Storage):
         self.meta.remember_digest(st, digest)
         old: os.stat_result | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_levels(path.parent, upload.key)
             if overwrite:
                 with contextlib.suppress(FileNotFoundError):
                     old = os.lstat(path)
@@ -282,7 +175,7 @@ class DirectoryStorage(Storage):
         except FileExistsError:
             self.meta.forget(st)
             raise AlreadyExists(upload.key) from None
-        except AlreadyExists:
+        except Conflict:
             self.meta.forget(st)
             raise
         except OSError as error:
@@ -313,3 +206,58 @@ class DirectoryStorage(Storage):
         self.meta.forget(st)
         remove_sidecar(path)
         return Package(path.name, st.st_size, st.st_mtime_ns, digest)
+
+    # -- releases below the root ---------------------------------------------------------------
+
+    async def children(self, prefix: str) -> list[str]:
+        return await to_thread.run_sync(self._children, prefix)
+
+    def _children(self, prefix: str) -> list[str]:
+        try:
+            entries = list(os.scandir(self.path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(
+            entry.name
+            for entry in entries
+            if not name_problem(entry.name) and entry.is_dir(follow_symlinks=False)
+        )
+
+    async def read_meta(self, release: str) -> bytes | None:
+        path = self.path(release) / META_FILE
+        try:
+            return await to_thread.run_sync(path.read_bytes)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    async def write_meta(self, release: str, data: bytes) -> None:
+        await to_thread.run_sync(self._write_meta, release, data)
+
+    def _write_meta(self, release: str, data: bytes) -> None:
+        directory = self.path(release)
+        make_levels(directory, release)
+        temporary = directory / f"{META_FILE}.{uuid.uuid4().hex}"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, directory / META_FILE)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise disk_error(error) from error
+        fsync_dir(directory)
+
+    async def remove_release(self, release: str) -> None:
+        await to_thread.run_sync(self._remove_release, release)
+
+    def _remove_release(self, release: str) -> None:
+        directory = self.path(release)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / META_FILE)
+        for level in (directory, directory.parent, directory.parent.parent):
+            try:
+                level.rmdir()  # only when empty: uploads in flight or new assets keep it
+            except OSError:
+                break

@@ -1,0 +1,97 @@
+"""GitHub's web paths for releases, which install scripts and updaters hard-code, and the
+same path for writing with curl (SPEC §8.4, §8.5):
+
+    GET/HEAD  /{owner}/{repo}/releases/download/{tag}/{name}   the asset's bytes
+    PUT       /{owner}/{repo}/releases/download/{tag}/{name}   upload (creates the release)
+    DELETE    /{owner}/{repo}/releases/download/{tag}/{name}   remove the asset
+    GET/HEAD  /{owner}/{repo}/releases/latest/download/{name}  302 to the newest release's
+              asset of that name, or of the family the name stands for
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import InvalidName, NotFound
+from ..names import check_name
+from ..releases import check_release
+from ..uploads import OpenUpload, receive_raw
+from .assets import Assets, upload_body
+from .context import Context
+from .listing import newest_matching
+
+DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
+LATEST = "/{owner}/{repo}/releases/latest/download/{name}"
+
+
+class WebPaths:
+    def __init__(self, ctx: Context, assets: Assets) -> None:
+        self.ctx = ctx
+        self.assets = assets
+
+    def key(self, request: Request) -> tuple[str, str]:
+        """(``owner/repo/tag``, name), each segment checked; the name decoded strictly from
+        the raw path, as for /assets/."""
+        params = request.path_params
+        release = check_release(params["owner"], params["repo"], params["tag"])
+        return release, last_segment(request)
+
+    async def get(self, request: Request) -> Response:
+        release, name = self.key(request)
+        return await self.assets.send(request, await self.ctx.storage.open(f"{release}/{name}"))
+
+    async def put(self, request: Request) -> Response:
+        body = upload_body(request, self.ctx.settings.read_timeout)
+        self.ctx.authorize(request)
+        release, name = self.key(request)
+
+        async def receive(open_upload: OpenUpload) -> str | None:
+            await receive_raw(body, await open_upload(name))
+            return None
+
+        return await self.assets.store(
+            request, receive, created_status=201, slack=0, release=release
+        )
+
+    async def delete(self, request: Request) -> Response:
+        self.ctx.authorize(request)
+        release, name = self.key(request)
+        await self.ctx.publisher.delete(f"{release}/{name}")
+        return Response(status_code=204)
+
+    async def latest(self, request: Request) -> Response:
+        params = request.path_params
+        repository = f"{params['owner']}/{params['repo']}"
+        wanted = last_segment(request)
+        release = await self.ctx.publisher.releases.latest(repository)
+        found = newest_matching(release.assets, wanted)
+        if found is None:
+            raise NotFound(
+                f"The latest release of {repository} ({release.tag}) has no asset {wanted!r}, "
+                "nor a versioned asset that name stands for."
+            )
+        return RedirectResponse(self.ctx.links(request).download(found, release.key), 302)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(LATEST, self.latest, methods=["GET", "HEAD"]),
+            Route(DOWNLOAD, self.get, methods=["GET", "HEAD"]),
+            Route(DOWNLOAD, self.put, methods=["PUT"]),
+            Route(DOWNLOAD, self.delete, methods=["DELETE"]),
+        ]
+
+
+def last_segment(request: Request) -> str:
+    """The last path segment, percent-decoded strictly from the raw path (the router's
+    own decoding turns bytes that are not UTF-8 into U+FFFD), then checked."""
+    raw = (request.scope.get("raw_path") or b"").split(b"?", 1)[0]
+    if not raw:
+        return check_name(request.path_params["name"])
+    try:
+        return check_name(unquote_to_bytes(raw.rsplit(b"/", 1)[-1]).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidName("Invalid file name: it is not valid UTF-8.") from None

@@ -1,0 +1,112 @@
+"""Repositories and their releases below the root (SPEC §8.1, §8.3): read, create, prune.
+
+Knows nothing of HTTP: it reads the storage levels (owners, repositories, tags) and each
+release's metadata, and keeps the newest ``MAX_VERSIONS`` published releases of a
+repository whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .errors import BadRequest, NotFound
+from .logs import log_event
+from .model import Release, ReleaseMeta
+from .names import check_name
+from .storage import Storage
+
+logger = logging.getLogger("release_server.releases")
+#: GitHub's limits on owner and repository names (and a tag's, here).
+MAX_OWNER, MAX_REPO = 39, 100
+#: Reserved: the root release of the default repository is tagged ``latest``.
+ROOT_TAG = "latest"
+
+
+def check_release(owner: str, repo: str, tag: str) -> str:
+    """``owner/repo/tag`` after checking each segment; BadRequest (400) saying what's wrong."""
+    for what, value, limit in (("owner", owner, MAX_OWNER), ("repository", repo, MAX_REPO),
+                               ("tag", tag, MAX_REPO)):  # fmt: skip
+        check_name(value)
+        if len(value) > limit:
+            raise BadRequest(f"The {what} name is longer than {limit} characters.")
+    if tag == ROOT_TAG:
+        raise BadRequest(
+            "The tag 'latest' is reserved for the root release; pick a version tag such as "
+            "v1.2.3 (/{owner}/{repo}/releases/latest/download/NAME finds the newest)."
+        )
+    return f"{owner}/{repo}/{tag}"
+
+
+class Releases:
+    """The releases below the root of one Storage."""
+
+    def __init__(self, storage: Storage, max_versions: int) -> None:
+        self.storage = storage
+        self.max_versions = max_versions
+
+    async def repositories(self) -> list[str]:
+        """``owner/repo`` of every repository that has at least one release."""
+        found = []
+        for owner in await self.storage.children(""):
+            for repo in await self.storage.children(owner):
+                if await self.storage.children(f"{owner}/{repo}"):
+                    found.append(f"{owner}/{repo}")
+        return found
+
+    async def release(self, repository: str, tag: str) -> Release:
+        """One release (drafts included). Raises NotFound."""
+        key = f"{repository}/{tag}"
+        listing = await self.storage.listing(key)
+        meta = await self.storage.read_meta(key)
+        if meta is None and not listing.packages and tag not in await self._tags(repository):
+            raise NotFound(f"No release tagged {tag!r} in {repository}.")
+        return Release(repository, tag, ReleaseMeta.from_json(meta, tag), listing.packages,
+                       listing.changed_ns)  # fmt: skip
+
+    async def releases(self, repository: str) -> list[Release]:
+        """Every release of ``repository``, newest first (drafts included)."""
+        found = [await self.release(repository, tag) for tag in await self._tags(repository)]
+        return sorted(found, key=lambda r: (-r.created_ns, r.tag))
+
+    async def latest(self, repository: str) -> Release:
+        """The newest published release that is not a pre-release, as GitHub defines it."""
+        for release in await self.releases(repository):
+            if not release.meta.draft and not release.meta.prerelease:
+                return release
+        raise NotFound(f"{repository} has no published release that is not a pre-release.")
+
+    async def ensure(self, repository: str, tag: str) -> None:
+        """Create the release if it does not exist: published, named after its tag, a
+        pre-release when the tag has a pre-release part (the curl path of SPEC §8.5)."""
+        key = f"{repository}/{tag}"
+        if await self.storage.read_meta(key) is None:
+            meta = ReleaseMeta.from_json(None, tag)
+            created = ReleaseMeta(meta.name, prerelease=meta.prerelease, created_ns=time.time_ns())
+            await self.storage.write_meta(key, created.to_json())
+
+    async def prune(self, repository: str, keep_tag: str) -> list[str]:
+        """Keep the newest ``max_versions`` published releases of ``repository`` whole;
+        older ones go with all their assets. The release just written to never goes.
+        Returns the removed assets' keys."""
+        if self.max_versions <= 0:
+            return []
+        published = [r for r in await self.releases(repository) if not r.meta.draft]
+        removed = []
+        for release in published[self.max_versions :]:
+            if release.tag == keep_tag:
+                continue
+            for asset in release.assets:
+                key = f"{release.key}/{asset.name}"
+                try:
+                    await self.storage.delete(key)
+                except NotFound:
+                    continue  # another process pruned it first
+                removed.append(key)
+            await self.storage.remove_release(release.key)
+            log_event(logger, "pruned a release", release=release.key,
+                      assets=len(release.assets))  # fmt: skip
+        return removed
+
+    async def _tags(self, repository: str) -> list[str]:
+        return await self.storage.children(repository)

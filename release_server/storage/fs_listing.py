@@ -1,0 +1,170 @@
+"""Listings of a storage directory: built from the directory, cached, and revalidated
+against the directory's mtime on every use, so no process ever serves a stale one."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import NotFound, no_such_package
+from ..logs import log_event
+from ..names import name_problem
+from ..package import Package
+from .base import Listing
+from .fs_files import FileReader, is_sidecar
+from .fs_meta import MetaDir, identity
+
+#: A directory mtime this close to the time a listing was built may hide a later change
+#: made within the same timestamp tick, so such a listing is not trusted (as git does).
+#: The window is 2 s where timestamps are whole seconds (some NFS servers), else 50 ms.
+RACY_NS = 2_000_000_000
+RACY_FINE_NS = 50_000_000
+#: How long download counts in a cached listing may lag behind the counters on disk.
+COUNTS_TTL_NS = 1_000_000_000
+
+logger = logging.getLogger("release_server.storage")
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A listing with what is needed to revalidate it and to attach download counts."""
+
+    listing: Listing
+    dir_mtime_ns: int
+    built_ns: int
+    counts_ns: int
+    identities: dict[str, str]
+
+
+class Skipped:
+    """Entries that are not packages (symlinks, FIFOs, unreadable files), each with why;
+    each is logged once."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+        self._logged: set[tuple[str, str]] = set()
+
+    def note(self, key: str, why: str) -> NotFound:
+        """Note (and log, once) an entry that is not served; the NotFound to raise."""
+        if (key, why) not in self._logged:
+            self._logged.add((key, why))
+            log_event(logger, "skipped an entry that is not a package", logging.WARNING,
+                      name=key, reason=why)  # fmt: skip
+        self.entries[key] = why
+        return no_such_package(key)
+
+
+class Listings:
+    """The cached listing of each release directory below ``root``."""
+
+    def __init__(
+        self,
+        path: Callable[[str], Path],
+        meta: MetaDir,
+        skipped: Skipped,
+        open_file: Callable[[str], FileReader],
+    ) -> None:
+        self.path = path
+        self.meta = meta
+        self.skipped = skipped
+        self.open_file = open_file
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Cached] = {}
+
+    def cached(self, release: str) -> Listing | None:
+        """The listing if known to be current; None when building one has work to do."""
+        cached = self._cache.get(release)
+        if cached is None or time.time_ns() - cached.counts_ns > COUNTS_TTL_NS:
+            return None
+        return cached.listing if self._unchanged(release, cached) else None
+
+    def get(self, release: str) -> Listing:
+        """The current listing: cached, with counts refreshed, or rebuilt. Blocks."""
+        with self._lock:
+            cached = self._cache.get(release)
+            if cached is None or not self._unchanged(release, cached):
+                cached = self._rebuild(release)
+            elif time.time_ns() - cached.counts_ns > COUNTS_TTL_NS:
+                cached = self._counted(cached.listing.packages, cached)
+            self._cache[release] = cached
+            return cached.listing
+
+    def _unchanged(self, release: str, cached: _Cached) -> bool:
+        """True if the directory is as it was when ``cached`` was built, and that was long
+        enough after its last change that a later change cannot share its timestamp."""
+        try:
+            mtime = os.stat(self.path(release)).st_mtime_ns
+        except OSError:
+            return False
+        racy = RACY_NS if mtime % 1_000_000_000 == 0 else RACY_FINE_NS
+        return mtime == cached.dir_mtime_ns and cached.built_ns - mtime >= racy
+
+    def _rebuild(self, release: str) -> _Cached:
+        now = time.time_ns()
+        directory = self.path(release)
+        try:
+            dir_mtime = os.stat(directory).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            if not release:
+                raise  # the storage directory itself is gone: storage trouble, not empty
+            return self._counted((), _Cached(Listing((), 0, ""), 0, now, 0, {}))
+        files: dict[str, tuple[os.stat_result, str]] = {}
+        for key in [k for k in self.skipped.entries if k.rpartition("/")[0] == release]:
+            del self.skipped.entries[key]  # noted again below if still there
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") or name_problem(entry.name):
+                continue
+            key = f"{release}/{entry.name}" if release else entry.name
+            with contextlib.suppress(NotFound):
+                files[entry.name] = self._stat_and_digest(key, entry)
+        packages = [
+            Package(name, st.st_size, st.st_mtime_ns, digest)
+            for name, (st, digest) in files.items()
+            if not is_sidecar(directory, name, files)
+        ]
+        packages.sort(key=lambda p: (-p.mtime_ns, p.name))
+        identities = {name: identity(st) for name, (st, _) in files.items()}
+        return self._counted(
+            packages, _Cached(Listing((), dir_mtime, ""), dir_mtime, now, 0, identities)
+        )
+
+    def _stat_and_digest(self, key: str, entry: os.DirEntry[str]) -> tuple[os.stat_result, str]:
+        """The stat and digest of a listed entry; NotFound (and a note) if it is no package."""
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            raise no_such_package(key) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise no_such_package(key)  # a repository or release directory, not a package
+        if stat.S_ISLNK(st.st_mode):
+            raise self.skipped.note(key, "a symbolic link")
+        digest = self.meta.known_digest(st)
+        if digest is None:
+            reader = self.open_file(key)  # skips and logs what is not a readable regular file
+            try:
+                if identity(os.fstat(reader.fd)) != identity(st):
+                    # replaced since it was listed: the next listing has it
+                    raise no_such_package(key)
+                digest = reader.package.sha256
+            finally:
+                os.close(reader.fd)
+        return st, digest
+
+    def _counted(self, packages: tuple[Package, ...] | list[Package], cached: _Cached) -> _Cached:
+        """``cached`` with the listing of ``packages`` and download counts read now."""
+        counts = self.meta.download_counts()
+        ids = cached.identities
+        counted = tuple(replace(p, downloads=counts.get(ids[p.name], 0)) for p in packages)
+        version = hashlib.sha1(
+            repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in counted]).encode()
+        ).hexdigest()[:20]
+        listing = Listing(counted, cached.dir_mtime_ns, version)
+        return replace(cached, listing=listing, counts_ns=time.time_ns())

@@ -1,0 +1,139 @@
+"""Releases below the root at GitHub's web paths, written with curl-style PUTs (SPEC §8.1,
+§8.3, §8.4, §8.5): the bytes, the guarantees of §4, the latest link, hand-copied release
+directories, and retention that keeps whole releases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+import requests
+from conftest import ServerProcess
+
+WEB = "/acme/tool/releases/download"
+
+
+def put(server: ServerProcess, tag: str, name: str, data: bytes, **params: str):
+    return requests.put(
+        f"{server.url}{WEB}/{tag}/{name}", data=data, params=params, headers=server.auth(),
+        timeout=10,
+    )  # fmt: skip
+
+
+def test_put_creates_the_release_and_get_serves_the_bytes(server: ServerProcess) -> None:
+    created = put(server, "v1.0.0", "tool-1.0.0.zip", b"one")
+    assert created.status_code == 201, created.text
+    url = f"{server.url}{WEB}/v1.0.0/tool-1.0.0.zip"
+    assert created.json()["url"] == url and created.headers["location"] == url
+    download = requests.get(url, timeout=10)
+    assert download.content == b"one"
+    assert download.headers["etag"] == f'"{hashlib.sha256(b"one").hexdigest()}"'
+    assert download.headers["content-disposition"] == 'attachment; filename="tool-1.0.0.zip"'
+    part = requests.get(url, headers={"Range": "bytes=1-"}, timeout=10)
+    assert part.status_code == 206 and part.content == b"ne"
+    assert requests.head(url, timeout=10).headers["content-length"] == "3"
+    # The root release is untouched.
+    assert requests.get(server.url + "/packages", timeout=10).json() == []
+
+
+def test_the_rules_of_every_write_path_hold(server: ServerProcess) -> None:
+    assert put(server, "v1.0.0", "a.zip", b"first").status_code == 201
+    taken = put(server, "v1.0.0", "a.zip", b"second")
+    assert taken.status_code == 409
+    assert put(server, "v1.0.0", "a.zip", b"", overwrite="true").status_code == 422
+    wrong = requests.put(
+        f"{server.url}{WEB}/v1.0.0/a.zip?overwrite=true", data=b"third", timeout=10,
+        headers={**server.auth(), "X-Checksum-Sha256": "0" * 64},
+    )  # fmt: skip
+    assert wrong.status_code == 422
+    assert requests.get(f"{server.url}{WEB}/v1.0.0/a.zip", timeout=10).content == b"first"
+    replaced = put(server, "v1.0.0", "a.zip", b"fourth", overwrite="true")
+    assert replaced.status_code == 200
+    unauthorized = requests.put(f"{server.url}{WEB}/v1.0.0/b.zip", data=b"x", timeout=10)
+    assert unauthorized.status_code == 401
+    assert not list(server.storage.rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"),
+    [("latest", "a.zip"), ("v1", ".hidden"), ("v1", "%FF.zip"), ("%2E%2E", "a.zip"),
+     ("v1", "a%5Cb.zip"), ("v" + "1" * 101, "a.zip")],
+)  # fmt: skip
+def test_bad_tags_and_names_are_400(server: ServerProcess, tag: str, name: str) -> None:
+    answer = put(server, tag, name, b"x")
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"]
+    assert not [p for p in server.storage.rglob("*") if ".meta" not in p.parts and p.is_file()]
+
+
+def test_delete_and_missing_assets(server: ServerProcess) -> None:
+    put(server, "v1.0.0", "a.zip", b"a")
+    url = f"{server.url}{WEB}/v1.0.0/a.zip"
+    assert requests.delete(url, timeout=10).status_code == 401
+    assert requests.delete(url, headers=server.auth(), timeout=10).status_code == 204
+    assert requests.get(url, timeout=10).status_code == 404
+    assert requests.delete(url, headers=server.auth(), timeout=10).status_code == 404
+
+
+def test_latest_download_skips_pre_releases_and_follows_families(server: ServerProcess) -> None:
+    put(server, "v1.0.0", "tool-1.0.0-linux.tar.gz", b"1.0")
+    put(server, "v1.1.0", "tool-1.1.0-linux.tar.gz", b"1.1")
+    put(server, "v1.1.0", "checksums.txt", b"sums")
+    put(server, "v2.0.0-rc.1", "tool-2.0.0-rc.1-linux.tar.gz", b"rc")  # a pre-release
+    latest = f"{server.url}/acme/tool/releases/latest/download"
+    for name, target in (
+        ("tool-linux.tar.gz", "v1.1.0/tool-1.1.0-linux.tar.gz"),
+        ("tool-1.1.0-linux.tar.gz", "v1.1.0/tool-1.1.0-linux.tar.gz"),
+        ("checksums.txt", "v1.1.0/checksums.txt"),
+    ):
+        answer = requests.get(f"{latest}/{name}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        assert answer.headers["location"] == f"{server.url}{WEB}/{target}"
+    assert requests.get(f"{latest}/tool-linux.tar.gz", timeout=10).content == b"1.1"
+    assert requests.get(f"{latest}/nothing.zip", timeout=10).status_code == 404
+    assert (
+        requests.get(f"{server.url}/nobody/none/releases/latest/download/a", timeout=10).status_code
+        == 404
+    )
+
+
+def test_a_release_directory_copied_in_by_hand_is_published(server: ServerProcess) -> None:
+    folder = server.storage / "acme" / "tool" / "v3.0.0"
+    folder.mkdir(parents=True)
+    (folder / "tool-3.0.0.zip").write_bytes(b"by hand")
+    beta = server.storage / "acme" / "tool" / "v4.0.0-beta"
+    beta.mkdir(parents=True)
+    (beta / "tool-4.0.0-beta.zip").write_bytes(b"beta")
+    answer = requests.get(f"{server.url}/acme/tool/releases/latest/download/tool.zip", timeout=10)
+    assert answer.status_code == 200 and answer.content == b"by hand"
+
+
+def test_retention_keeps_the_newest_releases_whole(start_server) -> None:
+    server = start_server(env={"MAX_VERSIONS": "2"})
+    for tag in ("v1.0.0", "v1.1.0"):
+        for name in (f"tool-{tag}-linux.zip", f"tool-{tag}-mac.zip"):
+            assert put(server, tag, name, tag.encode()).json()["pruned"] == []
+        time.sleep(0.01)
+    answer = put(server, "v1.2.0", "tool-v1.2.0-linux.zip", b"new").json()
+    assert sorted(answer["pruned"]) == [
+        "acme/tool/v1.0.0/tool-v1.0.0-linux.zip",
+        "acme/tool/v1.0.0/tool-v1.0.0-mac.zip",
+    ]
+    assert not (server.storage / "acme" / "tool" / "v1.0.0").exists()
+    # A late asset for an old release: that release is never pruned by its own upload.
+    late = put(server, "v1.1.0", "tool-v1.1.0-win.zip", b"late").json()
+    assert late["pruned"] == []
+    tags = sorted(p.name for p in (server.storage / "acme" / "tool").iterdir())
+    assert tags == ["v1.1.0", "v1.2.0"]
+    assert any(json.loads(line).get("msg") == "pruned a release" for line in server.lines)
+
+
+def test_a_root_package_named_like_an_owner_is_a_conflict(server: ServerProcess) -> None:
+    assert server.upload("acme", b"a root package").status_code == 200
+    answer = put(server, "v1.0.0", "tool.zip", b"x")
+    assert answer.status_code == 409, answer.text
+    assert "already a package" in answer.json()["detail"]
+    assert requests.get(f"{server.url}{WEB}/v1.0.0/tool.zip", timeout=10).status_code == 404
+    assert requests.get(f"{server.url}/assets/acme", timeout=10).content == b"a root package"
