@@ -56,7 +56,7 @@ async def refusal(request: Request, exc: Exception) -> Response:
     """Any HTTPError as this API's JSON error. An upload refused before its body was read
     to the end is answered while the rest is drained, then the connection is closed."""
     assert isinstance(exc, HTTPError)
-    response = error(exc.status, exc.message, exc.headers)
+    response = error(exc.status, exc.message, exc.headers, exc.extra)
     body = request.scope.get("state", {}).get("upload_body")
     if body is not None and not body.complete:
         return AnswerBeforeBody(response)

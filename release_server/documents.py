@@ -75,3 +75,13 @@ def cached_response(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, headers=headers, media_type=media)
+
+
+def document_response(request: Request, document: object, status: int = 200) -> Response:
+    """A JSON document built now (small: one release), with the ETag every document has."""
+    body = json_bytes(document)
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    if status != 200:
+        headers = {"etag": etag, "cache-control": "no-cache", "vary": VARY_BASE_URL}
+        return Response(body, status, headers, media_type="application/json")
+    return cached_response(request, body, etag, "application/json")

@@ -29,10 +29,17 @@ class HTTPError(Exception):
 
     status = 500
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        #: More fields of the JSON answer (GitHub's ``errors`` list, say).
+        self.extra = extra or {}
 
 
 class BadRequest(HTTPError):
@@ -100,6 +107,9 @@ class RangeNotSatisfiable(HTTPError):
 class Unprocessable(HTTPError):
     status = 422
 
+    def __init__(self, message: str, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message, extra=extra)
+
 
 class ChecksumMismatch(Unprocessable):
     def __init__(self, expected: str, actual: str) -> None:
@@ -138,4 +148,15 @@ def level_taken(key: str) -> Conflict:
     return Conflict(
         f"Cannot store {key!r}: a level of that path is already a package (for example a "
         "file in the root release named like the owner). Use another owner, repository or tag."
+    )
+
+
+def already_exists(resource: str, field: str, value: str) -> Unprocessable:
+    """GitHub's 422 for a taken tag or asset name (gh and octokit look for this code)."""
+    return Unprocessable(
+        f"Validation Failed: a {resource} with {field} {value!r} already exists.",
+        {
+            "message": "Validation Failed",  # GitHub's exact words; ``detail`` says more
+            "errors": [{"resource": resource, "code": "already_exists", "field": field}],
+        },
     )

@@ -1,4 +1,5 @@
-"""Packages shaped as GitHub's REST API shapes them: one release, tagged ``latest``.
+"""Releases shaped as GitHub's REST API shapes them: the root release (id 1, tagged
+``latest``) and the versioned releases below it.
 
 Pure functions from data to data. Every URL is built from ``Links``, which the routes make
 from the request, so links resolve on the same scheme, host, port and path prefix.
@@ -7,11 +8,12 @@ from the request, so links resolve on the same scheme, host, port and path prefi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from .media import content_type
+from .model import Release
 from .package import Package, iso_utc
 
 RELEASE_ID = 1
@@ -35,7 +37,21 @@ class Links:
 
     @property
     def release(self) -> str:
+        """The root release's API URL."""
         return f"{self.releases}/{RELEASE_ID}"
+
+    def release_url(self, release_id: int) -> str:
+        return f"{self.releases}/{release_id}"
+
+    def upload_url(self, release_id: int) -> str:
+        """Where GitHub clients upload assets (GitHub Enterprise's ``/api/uploads``)."""
+        return f"{self.root}/api/uploads/repos/{self.repository}/releases/{release_id}/assets"
+
+    def html(self, tag: str) -> str:
+        """The page of a release: the package page for the root release."""
+        if tag == TAG:
+            return f"{self.root}/packages"
+        return f"{self.root}/{self.repository}/releases/tag/{quote(tag, safe='')}"
 
     @property
     def user(self) -> str:
@@ -53,9 +69,51 @@ class Links:
         return f"{self.root}/{owner}/{repo}/releases/download/{tag}/{quote(name, safe='')}"
 
 
-def asset_id(name: str) -> int:
-    """A stable id per file name, small enough for JavaScript clients (< 2**53)."""
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:6], "big") or 1
+def asset_id(name: str, release: str = "") -> int:
+    """A stable id per file (its name in the root release, else ``owner/repo/tag/name``),
+    small enough for JavaScript clients (< 2**53)."""
+    return _stable_id(f"{release}/{name}" if release else name)
+
+
+def release_id(key: str) -> int:
+    """A stable id per release below the root (``owner/repo/tag``); 1 is the root's."""
+    return _stable_id(f"release {key}") or 2
+
+
+def _stable_id(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:6], "big") or 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseView:
+    """What GitHub's release document says: the root release, or one below it."""
+
+    id: int
+    tag: str
+    name: str
+    body: str
+    draft: bool
+    prerelease: bool
+    created_ns: int
+    assets: Sequence[Package]
+    #: "" for the root release, else ``owner/repo/tag`` (where its assets download).
+    key: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def root_view(packages: Sequence[Package], changed_ns: int) -> ReleaseView:
+    """The root release: every package of the root, newest first."""
+    created = packages[0].mtime_ns if packages else changed_ns
+    body = f"{len(packages)} package(s) published on this server."
+    return ReleaseView(RELEASE_ID, TAG, TAG, body, False, False, created, packages)
+
+
+def release_view(release: Release) -> ReleaseView:
+    meta = release.meta
+    return ReleaseView(
+        release_id(release.key), release.tag, meta.name, meta.body, meta.draft,
+        meta.prerelease, release.created_ns, release.assets, release.key, meta.labels,
+    )  # fmt: skip
 
 
 def user_document(links: Links) -> dict[str, object]:
@@ -85,16 +143,20 @@ def user_document(links: Links) -> dict[str, object]:
 
 
 def asset_document(
-    package: Package, links: Links, user: dict[str, object] | None = None
+    package: Package,
+    links: Links,
+    user: dict[str, object] | None = None,
+    release: str = "",
+    label: str = "",
 ) -> dict[str, object]:
     """A GitHub release asset for one package, with every field GitHub returns."""
-    ident = asset_id(package.name)
+    ident = asset_id(package.name, release)
     return {
         "url": links.asset(ident),
         "id": ident,
         "node_id": f"RA_{ident}",
         "name": package.name,
-        "label": "",
+        "label": label,
         "uploader": user or user_document(links),
         "content_type": content_type(package.name),
         "state": "uploaded",
@@ -103,36 +165,52 @@ def asset_document(
         "download_count": package.downloads,
         "created_at": package.created_at,
         "updated_at": package.created_at,
-        "browser_download_url": links.download(package.name),
+        "browser_download_url": links.download(package.name, release),
     }
 
 
-def release_document(
-    packages: Sequence[Package], links: Links, fallback_time_ns: int
-) -> dict[str, object]:
-    """The one release, with assets newest first (clients take the first match)."""
+def release_document(view: ReleaseView, links: Links) -> dict[str, object]:
+    """A release with every field GitHub returns, assets newest first (clients take the
+    first match)."""
     user = user_document(links)
-    published = iso_utc(packages[0].mtime_ns if packages else fallback_time_ns)
+    url = links.release_url(view.id)
+    created = iso_utc(view.created_ns)
     return {
-        "url": links.release,
-        "html_url": f"{links.root}/packages",
-        "assets_url": f"{links.release}/assets",
-        "upload_url": f"{links.release}/assets{{?name,label}}",
+        "url": url,
+        "html_url": links.html(view.tag),
+        "assets_url": f"{url}/assets",
+        "upload_url": f"{links.upload_url(view.id)}{{?name,label}}",
         "tarball_url": None,
         "zipball_url": None,
-        "id": RELEASE_ID,
-        "node_id": f"RE_{RELEASE_ID}",
-        "tag_name": TAG,
+        "id": view.id,
+        "node_id": f"RE_{view.id}",
+        "tag_name": view.tag,
         "target_commitish": "main",
-        "name": TAG,
-        "body": f"{len(packages)} package(s) published on this server.",
-        "draft": False,
-        "prerelease": False,
+        "name": view.name,
+        "body": view.body,
+        "draft": view.draft,
+        "prerelease": view.prerelease,
         "immutable": False,
-        "created_at": published,
-        "published_at": published,
+        "created_at": created,
+        "published_at": None if view.draft else created,
         "author": user,
-        "assets": [asset_document(package, links, user) for package in packages],
+        "assets": [
+            asset_document(p, links, user, view.key, view.labels.get(p.name, ""))
+            for p in view.assets
+        ],
+    }
+
+
+def tag_document(view: ReleaseView, links: Links) -> dict[str, object]:
+    """A tag as ``GET /repos/{o}/{r}/tags`` lists it (there is no git here: the "commit"
+    is the release)."""
+    page = links.html(view.tag)
+    return {
+        "name": view.tag,
+        "commit": {"sha": f"{view.id:040x}"[-40:], "url": links.release_url(view.id)},
+        "zipball_url": page,
+        "tarball_url": page,
+        "node_id": f"REF_{view.id}",
     }
 
 

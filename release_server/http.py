@@ -15,13 +15,18 @@ _ABSOLUTE = re.compile(rb"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
-def error_body(message: str) -> bytes:
+def error_body(message: str, extra: dict[str, object] | None = None) -> bytes:
     """An error in both shapes clients know: ``detail`` (this API) and ``message`` (GitHub)."""
-    return json_bytes({"detail": message, "message": message})
+    return json_bytes({"detail": message, "message": message, **(extra or {})})
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(message), status, headers, media_type="application/json")
+def error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> Response:
+    return Response(error_body(message, extra), status, headers, media_type="application/json")
 
 
 def json_bytes(data: object) -> bytes:

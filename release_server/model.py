@@ -8,7 +8,7 @@ has none: it is a published release whose metadata is defaulted from its files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .package import Package
 from .versions import split_version
@@ -24,6 +24,8 @@ class ReleaseMeta:
     prerelease: bool = False
     #: ns since the epoch; 0 = not known (a directory copied in by hand).
     created_ns: int = 0
+    #: Asset labels (GitHub's ``label``), by asset name.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -33,6 +35,7 @@ class ReleaseMeta:
                 "draft": self.draft,
                 "prerelease": self.prerelease,
                 "created_ns": self.created_ns,
+                "labels": self.labels,
             }
         ).encode()
 
@@ -55,6 +58,7 @@ class ReleaseMeta:
             draft=bool(stored.get("draft")),
             prerelease=bool(stored.get("prerelease", defaults.prerelease)),
             created_ns=int(stored.get("created_ns") or 0),
+            labels={str(k): str(v) for k, v in (stored.get("labels") or {}).items()},
         )
 
 

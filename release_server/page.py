@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
@@ -22,7 +22,16 @@ from release_server.package import Package
 from release_server.page_assets import CSS, ICON, SCRIPT
 from release_server.versions import split_version, stable_name
 
-__all__ = ["CSS", "PAGE_HEADERS", "SCRIPT", "Family", "group_families", "human_size", "render_page"]
+__all__ = [
+    "CSS",
+    "PAGE_HEADERS",
+    "SCRIPT",
+    "Family",
+    "group_families",
+    "human_size",
+    "render_page",
+    "render_release",
+]
 
 
 def _hash(source: str) -> str:
@@ -200,4 +209,31 @@ def render_page(packages: Sequence[Package], *, base_url: str) -> str:
         f'<a href="{base}/latest">Latest release</a> · '
         f'<a href="{base}/openapi.yaml">API</a></footer>\n'
         f"<script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def render_release(
+    title: str, packages: Sequence[Package], download: Callable[[str], str], base_url: str
+) -> str:
+    """The page of one release below the root (its ``html_url``): its assets with their
+    download links, sizes, upload times and hashes; no script."""
+    rows = "".join(
+        f'<tr><td><a href="{escape(download(p.name))}" download>{escape(p.name)}</a></td>'
+        f"<td>{human_size(p.size)}</td>"
+        f'<td><time datetime="{p.created_at}">{p.created_at[:10]} {p.created_at[11:19]} UTC'
+        f"</time></td><td><code>{escape(p.sha256)}</code></td></tr>\n"
+        for p in packages
+    )
+    base = escape(base_url)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
+        f'<link rel="icon" href="{ICON}">'
+        f"<title>{escape(title)} · release-server</title><style>{CSS}</style></head>\n"
+        f"<body><main><h1>{escape(title)}</h1>\n"
+        "<table><caption>Assets of this release</caption><thead><tr>"
+        '<th scope="col">Name</th><th scope="col">Size</th><th scope="col">Uploaded</th>'
+        f'<th scope="col">SHA-256</th></tr></thead><tbody>\n{rows}</tbody></table>\n'
+        f'</main>\n<footer><a href="{base}/packages">Packages</a></footer></body></html>\n'
     )

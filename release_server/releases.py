@@ -7,10 +7,12 @@ repository whole.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from dataclasses import replace
 
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, already_exists
 from .logs import log_event
 from .model import Release, ReleaseMeta
 from .names import check_name
@@ -107,6 +109,40 @@ class Releases:
             log_event(logger, "pruned a release", release=release.key,
                       assets=len(release.assets))  # fmt: skip
         return removed
+
+    async def release_of(self, key: str) -> Release:
+        repository, _, tag = key.rpartition("/")
+        return await self.release(repository, tag)
+
+    async def create(self, key: str, meta: ReleaseMeta) -> Release:
+        """Create the release ``owner/repo/tag`` (GitHub's POST .../releases); 422
+        ``already_exists`` when the tag is taken."""
+        repository, _, tag = key.rpartition("/")
+        if await self.storage.read_meta(key) is not None or tag in await self._tags(repository):
+            raise already_exists("Release", "tag_name", tag)
+        created = replace(meta, created_ns=time.time_ns())
+        await self.storage.write_meta(key, created.to_json())
+        return await self.release(repository, tag)
+
+    async def update(self, release: Release, meta: ReleaseMeta) -> Release:
+        created = replace(meta, created_ns=release.created_ns)
+        await self.storage.write_meta(release.key, created.to_json())
+        return await self.release_of(release.key)
+
+    async def label(self, key: str, name: str, label: str) -> None:
+        """Give the asset ``name`` of release ``key`` a label (GitHub's ``label``)."""
+        release = await self.release_of(key)
+        meta = replace(release.meta, labels={**release.meta.labels, name: label[:1000]})
+        await self.update(release, meta)
+
+    async def delete(self, key: str) -> None:
+        """Delete a release with all its assets."""
+        release = await self.release_of(key)
+        for asset in release.assets:
+            with contextlib.suppress(NotFound):
+                await self.storage.delete(f"{key}/{asset.name}")
+        await self.storage.remove_release(key)
+        log_event(logger, "deleted a release", release=key, assets=len(release.assets))
 
     async def _tags(self, repository: str) -> list[str]:
         return await self.storage.children(repository)

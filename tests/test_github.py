@@ -81,8 +81,8 @@ def test_asset_ids_are_stable_across_restarts(start_server, tmp_path) -> None:
 def test_every_url_in_the_documents_resolves(published: ServerProcess, prefix: str) -> None:
     documents = [
         f"{published.url}/latest",
-        f"{published.url}{prefix}/repos/acme/tools/releases/latest",
-        f"{published.url}{prefix}/repos/acme/tools/releases",
+        f"{published.url}{prefix}/repos/local/packages/releases/latest",
+        f"{published.url}{prefix}/repos/local/packages/releases",
     ]
     seen: set[str] = set()
     for document_url in documents:
@@ -90,9 +90,12 @@ def test_every_url_in_the_documents_resolves(published: ServerProcess, prefix: s
         for url in urls_in(document):
             assert url.startswith(published.url), url
             if document_url != documents[0]:
-                api_url = not url.startswith(f"{published.url}/assets/") and not url.startswith(
-                    (f"{published.url}/packages", f"{published.url}/avatar.svg")
-                )
+                # Downloads, the page, the avatar, and the upload URL (GitHub Enterprise's
+                # /api/uploads, whatever the API prefix) are outside the API prefix.
+                api_url = not url.startswith(
+                    tuple(f"{published.url}{path}"
+                          for path in ("/assets/", "/packages", "/avatar.svg", "/api/uploads/"))
+                )  # fmt: skip
                 if api_url:
                     assert url.startswith(published.url + prefix), url
             if url in seen:
@@ -105,7 +108,7 @@ def test_every_url_in_the_documents_resolves(published: ServerProcess, prefix: s
 
 @pytest.mark.parametrize("prefix", ["", "/api/v3"])
 def test_repo_routes(published: ServerProcess, prefix: str) -> None:
-    base = f"{published.url}{prefix}/repos/acme/tools/releases"
+    base = f"{published.url}{prefix}/repos/local/packages/releases"
     latest = requests.get(f"{base}/latest", timeout=10).json()
     assert latest["url"] == f"{base}/1"
     assert requests.get(f"{base}/tags/latest", timeout=10).json()["id"] == 1
@@ -136,7 +139,7 @@ def test_asset_octet_stream_content_type(published: ServerProcess) -> None:
 def test_pagination_and_link_headers(server: ServerProcess) -> None:
     for index in range(5):
         server.upload(f"p{index}.bin", b"x")
-    base = f"{server.url}/repos/o/r/releases/1/assets"
+    base = f"{server.url}/repos/local/packages/releases/1/assets"
     page1 = requests.get(base, params={"per_page": 2}, timeout=10)
     assert len(page1.json()) == 2
     assert 'rel="next"' in page1.headers["link"] and 'rel="last"' in page1.headers["link"]

@@ -99,14 +99,14 @@ def test_pygithub_get_repo_and_latest_release(server: ServerProcess) -> None:
     github = pytest.importorskip("github")
     server.upload("tool-1.0.zip", b"tool")
     client = github.Github(base_url=server.url + "/api/v3", retry=None)
-    repo = client.get_repo("acme/tools")
-    assert repo.full_name == "acme/tools" and repo.default_branch == "main"
+    repo = client.get_repo("local/packages")
+    assert repo.full_name == "local/packages" and repo.default_branch == "main"
     assert repo.permissions.pull and not repo.permissions.push
     assert repo.clone_url.startswith(server.url)
     release = repo.get_latest_release()
     assert [asset.name for asset in release.get_assets()] == ["tool-1.0.zip"]
     writer = github.Github(auth=github.Auth.Token(TOKEN), base_url=server.url + "/api/v3")
-    assert writer.get_repo("acme/tools").permissions.push
+    assert writer.get_repo("local/packages").permissions.push
 
 
 # -- start-up errors that name the setting --------------------------------------------------

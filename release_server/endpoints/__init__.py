@@ -6,6 +6,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute
 
 from .api import GitHubApi
+from .api_write import GitHubWrites
 from .assets import Assets
 from .context import Context
 from .health import Health
@@ -29,6 +30,10 @@ class AnyText(Convertor[str]):
 register_url_convertor("anytext", AnyText())
 
 
+def github_routes(api: GitHubApi) -> list[BaseRoute]:
+    return [*api.routes(), *GitHubWrites(api).routes()]
+
+
 def routes(ctx: Context) -> list[BaseRoute]:
     """Every route of the application."""
     assets = Assets(ctx)
@@ -36,8 +41,8 @@ def routes(ctx: Context) -> list[BaseRoute]:
         *Health(ctx).routes(),
         *Listings(ctx).routes(),
         *assets.routes(),
-        *GitHubApi(ctx, assets, "").routes(),
-        *GitHubApi(ctx, assets, "/api/v3").routes(),
+        *github_routes(GitHubApi(ctx, assets, "")),
+        *github_routes(GitHubApi(ctx, assets, "/api/v3")),
         *WebPaths(ctx, assets).routes(),  # last: /{owner}/{repo}/... must not shadow the rest
     ]
 

@@ -1,5 +1,10 @@
-"""GitHub's REST paths for the root release, mounted at "" and at "/api/v3" (the base URL
-GitHub Enterprise clients are given), so PyGithub, octokit, gh and friends read it."""
+"""GitHub's REST paths for releases, mounted at "" and at "/api/v3" (the base URL GitHub
+Enterprise clients are given), so PyGithub, octokit, gh and friends read them.
+
+``/repos/{owner}/{repo}`` names the default repository (``REPOSITORY``: its release
+``latest``, id 1, is the root release, plus any releases below it) or a repository that
+has releases; any other is 404, as on GitHub. Drafts are shown only to the write token.
+"""
 
 from __future__ import annotations
 
@@ -12,116 +17,160 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import github
-from ..documents import cached_response
+from ..documents import cached_response, document_response
 from ..errors import NotFound, Unprocessable
+from ..github import ReleaseView
 from ..http import json_response
+from ..package import Package
+from ..releases import MAX_OWNER, MAX_REPO
 from ..storage import Listing
+from ..uploads import parse_checksum
 from .assets import Assets
 from .context import Context
 from .listing import release_response
 
-NO_RELEASE = "No such release: this server has one release, id 1."
-#: GitHub's limits on owner and repository names; longer ones cannot exist, and would
-#: otherwise be copied into every link of a document.
-MAX_OWNER, MAX_REPO = 39, 100
-
 
 class GitHubApi:
-    """The routes of one mount point, ``prefix`` being "" or "/api/v3"."""
+    """The read routes of one mount point, ``prefix`` being "" or "/api/v3"."""
 
     def __init__(self, ctx: Context, assets: Assets, prefix: str) -> None:
         self.ctx = ctx
         self.assets = assets
         self.prefix = prefix
 
-    def links(self, request: Request) -> github.Links:
+    # -- what a request names ------------------------------------------------------------------
+
+    def repository_name(self, request: Request) -> str:
         params = request.path_params
         if len(params["owner"]) > MAX_OWNER or len(params["repo"]) > MAX_REPO:
             raise NotFound(
                 f"No such repository: owner names have at most {MAX_OWNER} characters and "
                 f"repository names at most {MAX_REPO}."
             )
+        return f"{params['owner']}/{params['repo']}"
+
+    def links(self, request: Request) -> github.Links:
+        params = request.path_params
         owner, repo = quote(params["owner"], safe=""), quote(params["repo"], safe="")
         return self.ctx.links(request, self.prefix, f"{owner}/{repo}")
 
-    async def release(self, request: Request) -> Response:
-        return await release_response(self.ctx, request, self.links(request))
+    def is_default(self, repository: str) -> bool:
+        return repository == self.ctx.settings.repository
 
-    async def release_by_id(self, request: Request) -> Response:
-        if request.path_params["release_id"] != str(github.RELEASE_ID):
-            raise NotFound(NO_RELEASE)
-        return await self.release(request)
+    async def known(self, repository: str) -> None:
+        """NotFound unless ``repository`` is the default one or has releases."""
+        if self.is_default(repository) or await self.ctx.storage.children(repository):
+            return
+        others = [self.ctx.settings.repository, *await self.ctx.publisher.releases.repositories()]
+        raise NotFound(f"No repository {repository!r} here; there are: {', '.join(others)}.")
 
-    async def release_by_tag(self, request: Request) -> Response:
-        if request.path_params["tag"] != github.TAG:
-            raise NotFound("No such release: the only tag here is 'latest'.")
-        return await self.release(request)
+    async def views(self, request: Request) -> list[ReleaseView]:
+        """Every release of the repository the caller may see, newest first."""
+        repository = self.repository_name(request)
+        await self.known(repository)
+        drafts = self.ctx.can_write(request)
+        releases = await self.ctx.publisher.releases.releases(repository)
+        views = [github.release_view(r) for r in releases if drafts or not r.meta.draft]
+        if self.is_default(repository):
+            listing = await self.ctx.listing()
+            views.append(github.root_view(listing.packages, listing.changed_ns))
+        return sorted(views, key=lambda view: -view.created_ns)
+
+    async def release_for(self, request: Request) -> ReleaseView:
+        """The release ``{release_id}`` names; NotFound as GitHub answers."""
+        wanted = request.path_params["release_id"]
+        for view in await self.views(request):
+            if str(view.id) == wanted:
+                return view
+        raise NotFound(f"No release with id {wanted!r} in this repository.")
+
+    async def asset_for(self, request: Request) -> tuple[ReleaseView, Package]:
+        wanted = request.path_params["asset_id"]
+        for view in await self.views(request):
+            for package in view.assets:
+                if str(github.asset_id(package.name, view.key)) == wanted:
+                    return view, package
+        raise NotFound(f"No asset with id {wanted}; list a release's assets to find one.")
+
+    @staticmethod
+    def expected(request: Request) -> str | None:
+        return parse_checksum(request.headers.get("x-checksum-sha256"), "X-Checksum-Sha256")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def release(self, request: Request, view: ReleaseView) -> Response:
+        links = self.links(request)
+        if not view.key:  # the root release: cached, as /latest
+            return await release_response(self.ctx, request, links)
+        return document_response(request, github.release_document(view, links))
+
+    async def latest(self, request: Request) -> Response:
+        repository = self.repository_name(request)
+        await self.known(repository)
+        if self.is_default(repository):
+            return await release_response(self.ctx, request, self.links(request))
+        release = await self.ctx.publisher.releases.latest(repository)
+        return await self.release(request, github.release_view(release))
+
+    async def by_tag(self, request: Request) -> Response:
+        tag = request.path_params["tag"]
+        for view in await self.views(request):
+            if view.tag == tag:
+                return await self.release(request, view)
+        raise NotFound(f"No release tagged {tag!r} in this repository.")
+
+    async def by_id(self, request: Request) -> Response:
+        return await self.release(request, await self.release_for(request))
 
     async def releases(self, request: Request) -> Response:
         links = self.links(request)
-        listing = await self.ctx.listing()
+        views = await self.views(request)
 
         def build(start: int, stop: int) -> list[dict[str, object]]:
-            document = github.release_document(listing.packages, links, listing.changed_ns)
-            return [document][start:stop]
+            return [github.release_document(view, links) for view in views[start:stop]]
 
-        return await self.paginated(request, listing, 1, build, links.releases)
+        listing = await self.ctx.listing()
+        version = f"{listing.version} {[(v.id, v.created_ns, len(v.assets)) for v in views]}"
+        return await self.paginated(request, version, len(views), build, links.releases)
 
     async def release_assets(self, request: Request) -> Response:
-        if request.path_params["release_id"] != str(github.RELEASE_ID):
-            raise NotFound(NO_RELEASE)
+        view = await self.release_for(request)
         links = self.links(request)
-        listing = await self.ctx.listing()
 
         def build(start: int, stop: int) -> list[dict[str, object]]:
             user = github.user_document(links)
-            return [github.asset_document(p, links, user) for p in listing.packages[start:stop]]
+            return [
+                github.asset_document(p, links, user, view.key, view.labels.get(p.name, ""))
+                for p in view.assets[start:stop]
+            ]
 
-        count = len(listing.packages)
-        return await self.paginated(request, listing, count, build, f"{links.release}/assets")
-
-    async def paginated(
-        self,
-        request: Request,
-        listing: Listing,
-        count: int,
-        build: Callable[[int, int], list[dict[str, object]]],
-        url: str,
-    ) -> Response:
-        """One page of a list of ``count`` items, GitHub's way (``per_page``/``page`` and a
-        ``Link`` header); ``url`` is the list's external address. Pages are cached like
-        every other document and built off the event loop."""
-        per_page, number = page_params(request)
-        start = (number - 1) * per_page
-        body, etag = await self.ctx.documents.get(
-            listing,
-            f"page {url}",
-            f"{per_page} {number}",
-            lambda: build(start, start + per_page),
-        )
-        response = cached_response(request, body, etag, "application/json")
-        response.headers["link"] = link_header(url, per_page, number, count)
-        return response
+        version = repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in view.assets])
+        url = f"{links.release_url(view.id)}/assets"
+        return await self.paginated(request, version, len(view.assets), build, url)
 
     async def asset(self, request: Request) -> Response:
-        listing = await self.ctx.listing()
-        wanted = request.path_params["asset_id"]
-        for package in listing.packages:
-            if str(github.asset_id(package.name)) == wanted:
-                break
-        else:
-            raise NotFound(f"No asset with id {wanted}; list them at /latest.")
+        view, package = await self.asset_for(request)
         if "application/octet-stream" in request.headers.get("accept", "").lower():
-            reader = await self.ctx.storage.open(package.name)
+            key = f"{view.key}/{package.name}" if view.key else package.name
+            reader = await self.ctx.storage.open(key)
             return await self.assets.send(request, reader, "application/octet-stream")
-        return json_response(github.asset_document(package, self.links(request)))
+        label = view.labels.get(package.name, "")
+        document = github.asset_document(package, self.links(request), None, view.key, label)
+        return json_response(document)
+
+    async def tags(self, request: Request) -> Response:
+        links = self.links(request)
+        views = [view for view in await self.views(request) if view.key and not view.draft]
+        documents = [github.tag_document(view, links) for view in views]
+        return json_response(documents)
 
     async def repository(self, request: Request) -> Response:
-        links = self.links(request)
-        params = request.path_params
+        repository = self.repository_name(request)
+        await self.known(repository)
+        owner, name = repository.split("/")
         listing = await self.ctx.listing()
         document = github.repository_document(
-            links, params["owner"], params["repo"], self.ctx.can_write(request), listing.changed_ns
+            self.links(request), owner, name, self.ctx.can_write(request), listing.changed_ns
         )
         return json_response(document)
 
@@ -133,16 +182,42 @@ class GitHubApi:
     async def user_list(self, request: Request) -> Response:
         return json_response([])
 
+    async def paginated(
+        self,
+        request: Request,
+        version: str,
+        count: int,
+        build: Callable[[int, int], list[dict[str, object]]],
+        url: str,
+    ) -> Response:
+        """One page of a list of ``count`` items, GitHub's way (``per_page``/``page`` and a
+        ``Link`` header); ``url`` is the list's external address. Pages are cached like
+        every other document (keyed by ``version`` of what they show) and built off the
+        event loop."""
+        per_page, number = page_params(request)
+        start = (number - 1) * per_page
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, version),
+            f"page {url} {self.ctx.can_write(request)}",
+            f"{per_page} {number}",
+            lambda: build(start, start + per_page),
+        )
+        response = cached_response(request, body, etag, "application/json")
+        response.headers["link"] = link_header(url, per_page, number, count)
+        return response
+
     def routes(self) -> list[BaseRoute]:
         api = self.prefix
-        releases = f"{api}/repos/{{owner}}/{{repo}}/releases"
+        repo = f"{api}/repos/{{owner}}/{{repo}}"
+        releases = f"{repo}/releases"
         return [
-            Route(f"{api}/repos/{{owner}}/{{repo}}", self.repository),
-            Route(f"{releases}/latest", self.release),
+            Route(repo, self.repository),
+            Route(f"{repo}/tags", self.tags),
+            Route(f"{releases}/latest", self.latest),
             Route(releases, self.releases),
-            Route(f"{releases}/tags/{{tag:path}}", self.release_by_tag),
+            Route(f"{releases}/tags/{{tag:path}}", self.by_tag),
             Route(f"{releases}/assets/{{asset_id}}", self.asset, methods=["GET", "HEAD"]),
-            Route(f"{releases}/{{release_id}}", self.release_by_id),
+            Route(f"{releases}/{{release_id}}", self.by_id),
             Route(f"{releases}/{{release_id}}/assets", self.release_assets),
             Route(f"{api}/users/{{login}}", self.user),
             Route(f"{api}/users/{{login}}/{{rest:path}}", self.user_list),

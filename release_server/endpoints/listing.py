@@ -88,6 +88,8 @@ async def release_response(ctx: Context, request: Request, links: github.Links) 
         listing,
         "release",
         f"{links.api} {links.repository}",
-        lambda: github.release_document(listing.packages, links, listing.changed_ns),
+        lambda: github.release_document(
+            github.root_view(listing.packages, listing.changed_ns), links
+        ),
     )
     return cached_response(request, body, etag, "application/json")

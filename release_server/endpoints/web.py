@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import page
 from ..errors import InvalidName, NotFound
 from ..names import check_name
 from ..releases import check_release
@@ -26,6 +27,7 @@ from .listing import newest_matching
 
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
 LATEST = "/{owner}/{repo}/releases/latest/download/{name}"
+PAGE = "/{owner}/{repo}/releases/tag/{tag}"
 
 
 class WebPaths:
@@ -76,8 +78,26 @@ class WebPaths:
             )
         return RedirectResponse(self.ctx.links(request).download(found, release.key), 302)
 
+    async def page(self, request: Request) -> Response:
+        """The release's ``html_url``: a page of its assets."""
+        params = request.path_params
+        repository = f"{params['owner']}/{params['repo']}"
+        check_release(params["owner"], params["repo"], params["tag"])
+        release = await self.ctx.publisher.releases.release(repository, params["tag"])
+        if release.meta.draft and not self.ctx.can_write(request):
+            raise NotFound(f"No release tagged {release.tag!r} in {repository}.")
+        links = self.ctx.links(request)
+        html = page.render_release(
+            f"{repository} {release.meta.name}",
+            release.assets,
+            lambda name: links.download(name, release.key),
+            links.root,
+        )
+        return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
+
     def routes(self) -> list[BaseRoute]:
         return [
+            Route(PAGE, self.page, methods=["GET", "HEAD"]),
             Route(LATEST, self.latest, methods=["GET", "HEAD"]),
             Route(DOWNLOAD, self.get, methods=["GET", "HEAD"]),
             Route(DOWNLOAD, self.put, methods=["PUT"]),

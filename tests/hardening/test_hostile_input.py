@@ -532,10 +532,13 @@ def test_range_and_conditional_headers(
 ROUTES = (
     "/", "/packages", "/latest", "/healthz", "/health", "/readyz", "/openapi.yaml",
     "/avatar.svg", "/upload", "/assets/known.bin", "/assets/", "/assets", "/nothing",
-    "/repos/o/r/releases", "/repos/o/r/releases/latest", "/repos/o/r/releases/1",
-    "/repos/o/r/releases/1/assets", "/repos/o/r/releases/tags/latest",
-    "/repos/o/r/releases/tags/%2e%2e", "/repos/o/r/releases/assets/1",
-    "/repos/o/r/releases/assets/99999999999999999999", "/api/v3/repos/o/r/releases",
+    "/repos/local/packages/releases", "/repos/local/packages/releases/latest",
+    "/repos/local/packages/releases/1", "/repos/local/packages/releases/1/assets",
+    "/repos/local/packages/releases/tags/latest", "/repos/local/packages/releases/tags/%2e%2e",
+    "/repos/local/packages/releases/assets/1", "/repos/o/r/releases",
+    "/repos/local/packages/releases/assets/99999999999999999999",
+    "/api/v3/repos/local/packages/releases", "/acme/tool/releases/download/v1/a.zip",
+    "/acme/tool/releases/latest/download/a.zip", "/acme/tool/releases/tag/v1",
     "/api/v3/users/x", "/api/v3/users/release-server/repos", "//packages", "/packages/",
 )  # fmt: skip
 QUERY_KEYS = ("format", "per_page", "page", "overwrite", "q", "", "format[]", "\u00e9")
@@ -583,7 +586,7 @@ LATIN1_TEXT = st.text(st.characters(codec="latin-1", exclude_characters="\r\n\0"
 @example(method="GET", route="/packages", query=[("format", "html")], raw_tail="", headers=[])
 @example(
     method="GET",
-    route="/repos/o/r/releases",
+    route="/repos/local/packages/releases",
     query=[("per_page", "9" * 5000)],
     raw_tail="",
     headers=[],

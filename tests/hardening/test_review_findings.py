@@ -71,7 +71,10 @@ def test_releases_lists_are_cached_off_the_event_loop(start_server: StartServer)
     requests.get(server.url + "/latest", timeout=60)  # hash them once
     host = ("h" * 60 + ".") * 4 + "example"
     with HealthProbe(server.port) as probe:
-        for target in ("/repos/o/r/releases", "/repos/o/r/releases/1/assets?per_page=100"):
+        for target in (
+            "/repos/local/packages/releases",
+            "/repos/local/packages/releases/1/assets?per_page=100",
+        ):
             reply = get_with(server.port, target, host=host.encode())
             assert reply is not None and reply.status == 200
             # Built once per listing version and base URL, then answered from the cache:
@@ -106,7 +109,12 @@ def test_etag_covers_the_body_and_vary_names_the_host(start_server: StartServer)
         server.port, "/latest", ("If-None-Match", first.headers["etag"]), host=b"bbbb.example"
     )
     assert poisoned.status == 200
-    for target in ("/latest", "/packages", "/repos/o/r/releases", "/api/v3/repos/o/r/releases/1"):
+    for target in (
+        "/latest",
+        "/packages",
+        "/repos/local/packages/releases",
+        "/api/v3/repos/local/packages/releases/1",
+    ):
         vary = get_with(server.port, target).headers.get("vary", "").lower()
         assert "host" in vary and "x-forwarded-host" in vary, (target, vary)
 
@@ -169,7 +177,7 @@ def test_odd_entries_are_skipped_never_served_and_reported(
     os.mkfifo(storage / ".tmp-planted")  # must not block start-up
     server = start_server(storage)
     server.upload("good.zip", b"g")
-    for target in ("/packages", "/latest", "/metrics", "/repos/o/r/releases"):
+    for target in ("/packages", "/latest", "/metrics", "/repos/local/packages/releases"):
         response = requests.get(server.url + target, timeout=10)
         assert response.status_code == 200, (target, response.text)
         for name in ODD:

@@ -66,8 +66,8 @@ def test_token_never_appears_in_logs_answers_or_pages(
     answers.append(request(port, "PUT", "/assets/w.bin", [("Authorization", f"Basic {token}")]))
     for target in (
         "/", "/packages", "/packages?format=html", "/latest", "/healthz", "/readyz",
-        "/openapi.yaml", "/repos/o/r/releases", "/api/v3/repos/o/r/releases/latest",
-        "/assets/fourth.bin", "/nothing",
+        "/openapi.yaml", "/repos/local/packages/releases",
+        "/api/v3/repos/local/packages/releases/latest", "/assets/fourth.bin", "/nothing",
     ):  # fmt: skip
         answers.append(request(port, "GET", target, [right, ("Accept", "text/html")]))
     assert sum(1 for reply in answers if reply is not None and reply.status == 401) >= 10
