@@ -31,6 +31,7 @@ __all__ = [
     "human_size",
     "render_page",
     "render_release",
+    "render_release_list",
 ]
 
 
@@ -219,12 +220,33 @@ def render_release(
     download links, sizes, upload times and hashes; no script."""
     rows = "".join(
         f'<tr><td><a href="{escape(download(p.name))}" download>{escape(p.name)}</a></td>'
-        f"<td>{human_size(p.size)}</td>"
-        f'<td><time datetime="{p.created_at}">{p.created_at[:10]} {p.created_at[11:19]} UTC'
-        f"</time></td><td><code>{escape(p.sha256)}</code></td></tr>\n"
+        f"<td>{human_size(p.size)}</td><td>{_time(p.created_at)}</td>"
+        f"<td><code>{escape(p.sha256)}</code></td></tr>\n"
         for p in packages
     )
-    base = escape(base_url)
+    return _plain_page(title, ("Name", "Size", "Uploaded", "SHA-256"), rows, base_url)
+
+
+def render_release_list(
+    title: str, releases: Sequence[tuple[str, str, str, str, bool, int]], base_url: str
+) -> str:
+    """The page of a repository's releases: (tag, name, page URL, created_at, pre-release,
+    asset count) each, newest first; no script."""
+    rows = "".join(
+        f'<tr><td><a href="{escape(url)}">{escape(tag)}</a></td><td>{escape(name)}'
+        f"{' (pre-release)' if prerelease else ''}</td><td>{_time(created)}</td>"
+        f"<td>{count:,}</td></tr>\n"
+        for tag, name, url, created, prerelease, count in releases
+    )
+    return _plain_page(title, ("Tag", "Name", "Created", "Assets"), rows, base_url)
+
+
+def _time(created_at: str) -> str:
+    return f'<time datetime="{created_at}">{created_at[:10]} {created_at[11:19]} UTC</time>'
+
+
+def _plain_page(title: str, columns: Sequence[str], rows: str, base_url: str) -> str:
+    head = "".join(f'<th scope="col">{escape(column)}</th>' for column in columns)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -232,8 +254,6 @@ def render_release(
         f'<link rel="icon" href="{ICON}">'
         f"<title>{escape(title)} · release-server</title><style>{CSS}</style></head>\n"
         f"<body><main><h1>{escape(title)}</h1>\n"
-        "<table><caption>Assets of this release</caption><thead><tr>"
-        '<th scope="col">Name</th><th scope="col">Size</th><th scope="col">Uploaded</th>'
-        f'<th scope="col">SHA-256</th></tr></thead><tbody>\n{rows}</tbody></table>\n'
-        f'</main>\n<footer><a href="{base}/packages">Packages</a></footer></body></html>\n'
+        f"<table><thead><tr>{head}</tr></thead><tbody>\n{rows}</tbody></table>\n</main>\n"
+        f'<footer><a href="{escape(base_url)}/packages">Packages</a></footer></body></html>\n'
     )

@@ -137,3 +137,30 @@ def test_a_root_package_named_like_an_owner_is_a_conflict(server: ServerProcess)
     assert "already a package" in answer.json()["detail"]
     assert requests.get(f"{server.url}{WEB}/v1.0.0/tool.zip", timeout=10).status_code == 404
     assert requests.get(f"{server.url}/assets/acme", timeout=10).content == b"a root package"
+
+
+def test_atom_feed_and_release_pages(server: ServerProcess) -> None:
+    """What electron-updater's github provider reads: the feed's entries, newest first,
+    each linking to /{o}/{r}/releases/tag/{tag}; and the pages those links open."""
+    from xml.etree import ElementTree
+
+    put(server, "v1.0.0", "app-1.0.0.AppImage", b"one")
+    time.sleep(0.01)
+    put(server, "v1.1.0", "app-1.1.0.AppImage", b"two")
+    feed = requests.get(f"{server.url}/acme/tool/releases.atom", timeout=10)
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    atom = "{http://www.w3.org/2005/Atom}"
+    entries = ElementTree.fromstring(feed.content).findall(f"{atom}entry")
+    links = [e.find(f"{atom}link").get("href") for e in entries]  # type: ignore[union-attr]
+    assert links == [
+        f"{server.url}/acme/tool/releases/tag/v1.1.0",
+        f"{server.url}/acme/tool/releases/tag/v1.0.0",
+    ]
+    for link in links:
+        page = requests.get(link, timeout=10)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "/acme/tool/releases/download/" in page.text
+    listing = requests.get(f"{server.url}/acme/tool/releases", timeout=10)
+    assert listing.status_code == 200 and "v1.1.0" in listing.text and "v1.0.0" in listing.text
+    assert requests.get(f"{server.url}/nobody/none/releases.atom", timeout=10).status_code == 404

@@ -37,13 +37,14 @@ def github_routes(api: GitHubApi) -> list[BaseRoute]:
 def routes(ctx: Context) -> list[BaseRoute]:
     """Every route of the application."""
     assets = Assets(ctx)
+    api = GitHubApi(ctx, assets, "")
     return [
         *Health(ctx).routes(),
         *Listings(ctx).routes(),
         *assets.routes(),
-        *github_routes(GitHubApi(ctx, assets, "")),
+        *github_routes(api),
         *github_routes(GitHubApi(ctx, assets, "/api/v3")),
-        *WebPaths(ctx, assets).routes(),  # last: /{owner}/{repo}/... must not shadow the rest
+        *WebPaths(ctx, assets, api).routes(),  # last: /{owner}/{repo}/... shadows nothing
     ]
 
 

@@ -16,11 +16,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import page
+from .. import feeds, page
 from ..errors import InvalidName, NotFound
+from ..github import ReleaseView
 from ..names import check_name
+from ..package import iso_utc
 from ..releases import check_release
 from ..uploads import OpenUpload, receive_raw
+from .api import GitHubApi
 from .assets import Assets, upload_body
 from .context import Context
 from .listing import newest_matching
@@ -28,12 +31,15 @@ from .listing import newest_matching
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
 LATEST = "/{owner}/{repo}/releases/latest/download/{name}"
 PAGE = "/{owner}/{repo}/releases/tag/{tag}"
+LIST = "/{owner}/{repo}/releases"
+FEED = "/{owner}/{repo}/releases.atom"
 
 
 class WebPaths:
-    def __init__(self, ctx: Context, assets: Assets) -> None:
+    def __init__(self, ctx: Context, assets: Assets, api: GitHubApi) -> None:
         self.ctx = ctx
         self.assets = assets
+        self.api = api
 
     def key(self, request: Request) -> tuple[str, str]:
         """(``owner/repo/tag``, name), each segment checked; the name decoded strictly from
@@ -95,8 +101,32 @@ class WebPaths:
         )
         return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
 
+    async def published(self, request: Request) -> tuple[str, list[ReleaseView]]:
+        """The repository and its releases below the root that are not drafts."""
+        repository = self.api.repository_name(request)
+        views = [view for view in await self.api.views(request) if view.key and not view.draft]
+        return repository, views
+
+    async def feed(self, request: Request) -> Response:
+        repository, views = await self.published(request)
+        body = feeds.releases_feed(repository, views, self.api.links(request))
+        return Response(body, media_type="application/atom+xml")
+
+    async def list_page(self, request: Request) -> Response:
+        repository, views = await self.published(request)
+        links = self.api.links(request)
+        rows = [
+            (view.tag, view.name, links.html(view.tag), iso_utc(view.created_ns),
+             view.prerelease, len(view.assets))
+            for view in views
+        ]  # fmt: skip
+        html = page.render_release_list(f"{repository} releases", rows, links.root)
+        return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
+
     def routes(self) -> list[BaseRoute]:
         return [
+            Route(FEED, self.feed, methods=["GET", "HEAD"]),
+            Route(LIST, self.list_page, methods=["GET", "HEAD"]),
             Route(PAGE, self.page, methods=["GET", "HEAD"]),
             Route(LATEST, self.latest, methods=["GET", "HEAD"]),
             Route(DOWNLOAD, self.get, methods=["GET", "HEAD"]),
