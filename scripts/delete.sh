@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Delete one or more packages from a release-server (DELETE /assets/{name}).
+# Delete one or more packages from a release-server (DELETE /assets/{name}, or
+# DELETE /{owner}/{repo}/releases/download/{tag}/{name} with --repo and --tag).
 # Self-contained: copy this one file into a CI repository. Run with --help.
 set -euo pipefail
 
@@ -7,9 +8,11 @@ usage() {
     cat <<USAGE
 Usage: $PROG [options] NAME [NAME...]
 
-Delete packages from a release-server with DELETE /assets/{name}. NAME is the
-package name as the server lists it (not a local path); it is percent-encoded
-in the URL, so spaces and non-ASCII names work.
+Delete packages from a release-server: from the root release with
+DELETE /assets/{name}, or, with --repo and --tag, assets of release TAG of
+OWNER/REPO with DELETE /{owner}/{repo}/releases/download/{tag}/{name}. NAME is
+the package name as the server lists it (not a local path); it is
+percent-encoded in the URL, so spaces and non-ASCII names work.
 
 Options:
   -u, --url URL       server base URL (env RELEASE_SERVER_URL,
@@ -19,6 +22,11 @@ Options:
                       users in the process list.
   -f, --force         a name the server does not have is not an error
                       (like rm -f); without it, a missing name fails
+      --repo OWNER/REPO
+                      delete from a release of repository OWNER/REPO (env
+                      RELEASE_SERVER_REPO); needs --tag
+      --tag TAG       the release's tag, e.g. v1.2.0 (env RELEASE_SERVER_TAG);
+                      needs --repo. Without both, from the root release
       --cacert FILE   verify the server's TLS certificate with the CA
                       certificate(s) in FILE (a private CA, a self-signed
                       certificate); curl also reads CURL_CA_BUNDLE
@@ -29,6 +37,8 @@ Options:
 Environment:
   RELEASE_SERVER_URL          default for --url (set but empty is an error)
   RELEASE_SERVER_TOKEN        default for --token
+  RELEASE_SERVER_REPO         default for --repo (empty counts as unset)
+  RELEASE_SERVER_TAG          default for --tag (empty counts as unset)
   RELEASE_SERVER_RETRIES      extra attempts after a transient failure
                               (connection refused or reset, HTTP 502/503/504);
                               default 4
@@ -45,11 +55,13 @@ Exit status:
   1  a deletion failed: the name is missing (without -f), bad token, another
      server error, TLS or network failure, retries used up, curl missing
   2  usage error: unknown option, missing value, no NAME, a NAME with '/',
-     no URL or token, bad --cacert or RELEASE_SERVER_RETRIES*
+     no URL or token, bad --cacert or RELEASE_SERVER_RETRIES*, only one of
+     --repo and --tag, --repo not OWNER/REPO, a '/' in --tag
 
 Examples:
   $PROG app-1.2.3.tar.gz
   RELEASE_SERVER_URL=https://releases.example.com $PROG -f old-a.zip old-b.zip
+  $PROG --repo acme/tool --tag v1.2.3 tool-1.2.3-linux.tar.gz
 USAGE
 }
 
@@ -84,12 +96,15 @@ need_arg() {
     [[ $# -ge 2 ]] || die_usage "option $1 needs a value"
 }
 
-# The settings before any option: URL and TOKEN from the environment (an
-# unset RELEASE_SERVER_URL means the local default; an empty one is an error),
-# the flags FORCE, INSECURE and QUIET off, no CA file.
+# The settings before any option: URL, TOKEN, REPO and TAG from the
+# environment (an unset RELEASE_SERVER_URL means the local default; an empty
+# one is an error; an empty RELEASE_SERVER_REPO or _TAG counts as unset), the
+# flags FORCE, INSECURE and QUIET off, no CA file.
 client_defaults() {
     URL="${RELEASE_SERVER_URL-http://127.0.0.1:8000}"
     TOKEN="${RELEASE_SERVER_TOKEN:-}"
+    REPO="${RELEASE_SERVER_REPO:-}"
+    TAG="${RELEASE_SERVER_TAG:-}"
     FORCE=""
     INSECURE=""
     QUIET=""
@@ -97,8 +112,8 @@ client_defaults() {
 }
 
 # Take $1 if it is an option every client has: -h, -u, -t, -f, -k, -q,
-# --cacert (long forms too). Call with "$@". Sets SHIFT_BY to the number of
-# arguments used; returns 1, using none, for any other argument.
+# --cacert, --repo, --tag (long forms too). Call with "$@". Sets SHIFT_BY to
+# the number of arguments used; returns 1, using none, for any other argument.
 client_option() {
     SHIFT_BY=1
     case "$1" in
@@ -106,18 +121,20 @@ client_option() {
         usage
         exit 0
         ;;
-    -u | --url | -t | --token | --cacert)
+    -u | --url | -t | --token | --cacert | --repo | --tag)
         need_arg "$@"
         SHIFT_BY=2
         case "$1" in
         -u | --url) URL="$2" ;;
         -t | --token) TOKEN="$2" ;;
+        --repo | --tag) set_release_option "$1" "$2" ;;
         *) CACERT="$2" ;;
         esac
         ;;
     --url=*) URL="${1#*=}" ;;
     --token=*) TOKEN="${1#*=}" ;;
     --cacert=*) CACERT="${1#*=}" ;;
+    --repo=* | --tag=*) set_release_option "${1%%=*}" "${1#*=}" ;;
     -f | --force) FORCE=1 ;;
     -k | --insecure) INSECURE=1 ;;
     -q | --quiet) QUIET=1 ;;
@@ -125,8 +142,34 @@ client_option() {
     esac
 }
 
+# set_release_option OPTION VALUE: REPO or TAG from --repo or --tag; an empty
+# value is a usage error (an unset variable in CI must not send files to the
+# root release).
+set_release_option() {
+    [[ -n "$2" ]] || die_usage "option $1 needs a value, got an empty one"
+    case "$1" in
+    --repo) REPO="$2" ;;
+    *) TAG="$2" ;;
+    esac
+}
+
+# Usage errors in the release: --repo and --tag come together (a release
+# below the root) or not at all (the root release); OWNER/REPO is two
+# non-empty parts around one '/'; a tag has no '/'.
+check_release() {
+    [[ -n "$REPO$TAG" ]] || return 0
+    [[ -n "$REPO" ]] ||
+        die_usage "tag '$TAG' given (--tag or RELEASE_SERVER_TAG) but no repository: pass --repo OWNER/REPO or set RELEASE_SERVER_REPO too; give neither for the root release"
+    [[ -n "$TAG" ]] ||
+        die_usage "repository '$REPO' given (--repo or RELEASE_SERVER_REPO) but no tag: pass --tag TAG or set RELEASE_SERVER_TAG too; give neither for the root release"
+    [[ "$REPO" =~ ^[^/]+/[^/]+$ ]] ||
+        die_usage "--repo must be OWNER/REPO (two non-empty names around one '/'), got '$REPO'"
+    [[ "$TAG" != */* ]] || die_usage "--tag must be one name without '/', got '$TAG'"
+}
+
 # Usage errors in the settings: the retry variables, the server URL (http or
-# https), the token, the --cacert file. Then curl must be installed.
+# https), the token, the --cacert file, the release. Then curl must be
+# installed.
 check_settings() {
     RETRIES="${RELEASE_SERVER_RETRIES:-4}"
     RETRY_DELAY="${RELEASE_SERVER_RETRY_DELAY:-2}"
@@ -138,6 +181,7 @@ check_settings() {
     [[ -n "$TOKEN" ]] || die_usage "no token: pass -t/--token or set RELEASE_SERVER_TOKEN"
     [[ -z "$CACERT" || (-f "$CACERT" && -r "$CACERT") ]] ||
         die_usage "--cacert $CACERT: not a readable file"
+    check_release
     command -v curl >/dev/null 2>&1 || die "curl is not installed"
 }
 
@@ -173,6 +217,24 @@ urlencode() {
         esac
     done
     printf '%s' "$out"
+}
+
+# asset_url NAME: the URL of package NAME, each path segment percent-encoded:
+# $URL/assets/NAME in the root release, $URL/OWNER/REPO/releases/download/TAG/NAME
+# with --repo and --tag.
+asset_url() {
+    if [[ -n "$REPO" ]]; then
+        printf '%s/%s/%s/releases/download/%s/%s' "$URL" "$(urlencode "${REPO%%/*}")" \
+            "$(urlencode "${REPO#*/}")" "$(urlencode "$TAG")" "$(urlencode "$1")"
+    else
+        printf '%s/assets/%s' "$URL" "$(urlencode "$1")"
+    fi
+}
+
+# asset_label NAME: package NAME as messages name it: NAME in the root release,
+# OWNER/REPO TAG NAME with --repo and --tag.
+asset_label() {
+    printf '%s' "${REPO:+$REPO $TAG }$1"
 }
 
 # json_field KEY FILE: the value of the top-level KEY in the JSON document in
@@ -431,43 +493,44 @@ check_settings
 start_requests
 
 delete_one() {
-    local name="$1" url
-    url="$URL/assets/$(urlencode "$name")"
+    local name="$1" label url
+    label="$(asset_label "$name")"
+    url="$(asset_url "$name")"
 
-    request "$name" -X DELETE "$url" || return 1
+    request "$label" -X DELETE "$url" || return 1
     if [[ $CURL_CODE -ne 0 ]]; then
-        err "deleting $name on $URL failed: $(curl_error) (curl exit $CURL_CODE)"
+        err "deleting $label on $URL failed: $(curl_error) (curl exit $CURL_CODE)"
         return 1
     fi
 
     case "$STATUS" in
     200 | 202 | 204)
-        say "deleted $name"
+        say "deleted $label"
         return 0
         ;;
     404)
         if [[ -n "$FORCE" ]]; then
-            say "$name is not on the server; nothing to delete"
+            say "$label is not on the server; nothing to delete"
             return 0
         elif [[ -n "$MAYBE_DONE" ]]; then
             # An earlier attempt's connection broke, or timed out at a
             # gateway, after the request went out.
-            say "$name is gone (deleted by an earlier attempt)"
+            say "$label is gone (deleted by an earlier attempt)"
             return 0
         fi
-        err "$name is not on $URL (HTTP 404); pass -f/--force to ignore missing names"
+        err "$label is not on $URL (HTTP 404); pass -f/--force to ignore missing names"
         return 1
         ;;
     400)
-        err "the server rejected the name $name (HTTP 400): $(server_detail "$WORK/body")"
+        err "the server rejected the name $label (HTTP 400): $(server_detail "$WORK/body")"
         return 1
         ;;
     405)
-        err "HTTP 405 from $url: is $URL a release-server? $(server_detail "$WORK/body")"
+        err "HTTP 405 from $url: is $URL a release-server${REPO:+ with releases below the root}? $(server_detail "$WORK/body")"
         return 1
         ;;
     *)
-        err "deleting $name failed with HTTP $STATUS: $(server_detail "$WORK/body")"
+        err "deleting $label failed with HTTP $STATUS: $(server_detail "$WORK/body")"
         return 1
         ;;
     esac

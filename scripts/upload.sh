@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Upload one or more files to a release-server (PUT /assets/{name}).
+# Upload one or more files to a release-server (PUT /assets/{name}, or
+# PUT /{owner}/{repo}/releases/download/{tag}/{name} with --repo and --tag).
 # Self-contained: copy this one file into a CI repository. Run with --help.
 set -euo pipefail
 
@@ -8,9 +9,12 @@ usage() {
 Usage: $PROG [options] FILE [FILE...]
 
 Upload files to a release-server. Each file is stored under its base name
-(percent-encoded in the URL, so spaces and non-ASCII names work) with
-PUT /assets/{name}. The file's sha256 is sent in X-Checksum-Sha256, so the
-server verifies what it received and stores nothing on a mismatch.
+(percent-encoded in the URL, so spaces and non-ASCII names work): in the root
+release with PUT /assets/{name}, or, with --repo and --tag, in release TAG of
+OWNER/REPO with PUT /{owner}/{repo}/releases/download/{tag}/{name} (the server
+creates the release if need be). The file's sha256 is sent in
+X-Checksum-Sha256, so the server verifies what it received and stores nothing
+on a mismatch.
 
 Options:
   -u, --url URL       server base URL (env RELEASE_SERVER_URL,
@@ -21,6 +25,11 @@ Options:
   -f, --force         replace a package that already exists (?overwrite=true);
                       without it an existing name is an error
   -n, --name NAME     store the file under NAME (only with a single FILE)
+      --repo OWNER/REPO
+                      upload into a release of repository OWNER/REPO (env
+                      RELEASE_SERVER_REPO); needs --tag
+      --tag TAG       the release's tag, e.g. v1.2.0 (env RELEASE_SERVER_TAG);
+                      needs --repo. Without both, files go to the root release
       --cacert FILE   verify the server's TLS certificate with the CA
                       certificate(s) in FILE (a private CA, a self-signed
                       certificate); curl also reads CURL_CA_BUNDLE
@@ -31,6 +40,8 @@ Options:
 Environment:
   RELEASE_SERVER_URL          default for --url (set but empty is an error)
   RELEASE_SERVER_TOKEN        default for --token
+  RELEASE_SERVER_REPO         default for --repo (empty counts as unset)
+  RELEASE_SERVER_TAG          default for --tag (empty counts as unset)
   RELEASE_SERVER_RETRIES      extra attempts after a transient failure
                               (connection refused or reset, HTTP 502/503/504);
                               default 4
@@ -49,13 +60,15 @@ Exit status:
      mismatch, too large, disk full...), TLS or network failure, retries used
      up, curl missing
   2  usage error: unknown option, missing value, no FILE, a FILE that is not a
-     readable file, no URL or token, bad --cacert or RELEASE_SERVER_RETRIES*
+     readable file, no URL or token, bad --cacert or RELEASE_SERVER_RETRIES*,
+     only one of --repo and --tag, --repo not OWNER/REPO, a '/' in --tag
 
 Examples:
   export RELEASE_SERVER_URL=https://releases.example.com
   export RELEASE_SERVER_TOKEN=...
   $PROG dist/app-1.2.3.tar.gz dist/app-1.2.3.zip
   $PROG -f -n app-latest.tar.gz dist/app-1.2.3.tar.gz
+  $PROG --repo acme/tool --tag v1.2.3 dist/tool-1.2.3-linux.tar.gz
 USAGE
 }
 
@@ -90,12 +103,15 @@ need_arg() {
     [[ $# -ge 2 ]] || die_usage "option $1 needs a value"
 }
 
-# The settings before any option: URL and TOKEN from the environment (an
-# unset RELEASE_SERVER_URL means the local default; an empty one is an error),
-# the flags FORCE, INSECURE and QUIET off, no CA file.
+# The settings before any option: URL, TOKEN, REPO and TAG from the
+# environment (an unset RELEASE_SERVER_URL means the local default; an empty
+# one is an error; an empty RELEASE_SERVER_REPO or _TAG counts as unset), the
+# flags FORCE, INSECURE and QUIET off, no CA file.
 client_defaults() {
     URL="${RELEASE_SERVER_URL-http://127.0.0.1:8000}"
     TOKEN="${RELEASE_SERVER_TOKEN:-}"
+    REPO="${RELEASE_SERVER_REPO:-}"
+    TAG="${RELEASE_SERVER_TAG:-}"
     FORCE=""
     INSECURE=""
     QUIET=""
@@ -103,8 +119,8 @@ client_defaults() {
 }
 
 # Take $1 if it is an option every client has: -h, -u, -t, -f, -k, -q,
-# --cacert (long forms too). Call with "$@". Sets SHIFT_BY to the number of
-# arguments used; returns 1, using none, for any other argument.
+# --cacert, --repo, --tag (long forms too). Call with "$@". Sets SHIFT_BY to
+# the number of arguments used; returns 1, using none, for any other argument.
 client_option() {
     SHIFT_BY=1
     case "$1" in
@@ -112,18 +128,20 @@ client_option() {
         usage
         exit 0
         ;;
-    -u | --url | -t | --token | --cacert)
+    -u | --url | -t | --token | --cacert | --repo | --tag)
         need_arg "$@"
         SHIFT_BY=2
         case "$1" in
         -u | --url) URL="$2" ;;
         -t | --token) TOKEN="$2" ;;
+        --repo | --tag) set_release_option "$1" "$2" ;;
         *) CACERT="$2" ;;
         esac
         ;;
     --url=*) URL="${1#*=}" ;;
     --token=*) TOKEN="${1#*=}" ;;
     --cacert=*) CACERT="${1#*=}" ;;
+    --repo=* | --tag=*) set_release_option "${1%%=*}" "${1#*=}" ;;
     -f | --force) FORCE=1 ;;
     -k | --insecure) INSECURE=1 ;;
     -q | --quiet) QUIET=1 ;;
@@ -131,8 +149,34 @@ client_option() {
     esac
 }
 
+# set_release_option OPTION VALUE: REPO or TAG from --repo or --tag; an empty
+# value is a usage error (an unset variable in CI must not send files to the
+# root release).
+set_release_option() {
+    [[ -n "$2" ]] || die_usage "option $1 needs a value, got an empty one"
+    case "$1" in
+    --repo) REPO="$2" ;;
+    *) TAG="$2" ;;
+    esac
+}
+
+# Usage errors in the release: --repo and --tag come together (a release
+# below the root) or not at all (the root release); OWNER/REPO is two
+# non-empty parts around one '/'; a tag has no '/'.
+check_release() {
+    [[ -n "$REPO$TAG" ]] || return 0
+    [[ -n "$REPO" ]] ||
+        die_usage "tag '$TAG' given (--tag or RELEASE_SERVER_TAG) but no repository: pass --repo OWNER/REPO or set RELEASE_SERVER_REPO too; give neither for the root release"
+    [[ -n "$TAG" ]] ||
+        die_usage "repository '$REPO' given (--repo or RELEASE_SERVER_REPO) but no tag: pass --tag TAG or set RELEASE_SERVER_TAG too; give neither for the root release"
+    [[ "$REPO" =~ ^[^/]+/[^/]+$ ]] ||
+        die_usage "--repo must be OWNER/REPO (two non-empty names around one '/'), got '$REPO'"
+    [[ "$TAG" != */* ]] || die_usage "--tag must be one name without '/', got '$TAG'"
+}
+
 # Usage errors in the settings: the retry variables, the server URL (http or
-# https), the token, the --cacert file. Then curl must be installed.
+# https), the token, the --cacert file, the release. Then curl must be
+# installed.
 check_settings() {
     RETRIES="${RELEASE_SERVER_RETRIES:-4}"
     RETRY_DELAY="${RELEASE_SERVER_RETRY_DELAY:-2}"
@@ -144,6 +188,7 @@ check_settings() {
     [[ -n "$TOKEN" ]] || die_usage "no token: pass -t/--token or set RELEASE_SERVER_TOKEN"
     [[ -z "$CACERT" || (-f "$CACERT" && -r "$CACERT") ]] ||
         die_usage "--cacert $CACERT: not a readable file"
+    check_release
     command -v curl >/dev/null 2>&1 || die "curl is not installed"
 }
 
@@ -179,6 +224,24 @@ urlencode() {
         esac
     done
     printf '%s' "$out"
+}
+
+# asset_url NAME: the URL of package NAME, each path segment percent-encoded:
+# $URL/assets/NAME in the root release, $URL/OWNER/REPO/releases/download/TAG/NAME
+# with --repo and --tag.
+asset_url() {
+    if [[ -n "$REPO" ]]; then
+        printf '%s/%s/%s/releases/download/%s/%s' "$URL" "$(urlencode "${REPO%%/*}")" \
+            "$(urlencode "${REPO#*/}")" "$(urlencode "$TAG")" "$(urlencode "$1")"
+    else
+        printf '%s/assets/%s' "$URL" "$(urlencode "$1")"
+    fi
+}
+
+# asset_label NAME: package NAME as messages name it: NAME in the root release,
+# OWNER/REPO TAG NAME with --repo and --tag.
+asset_label() {
+    printf '%s' "${REPO:+$REPO $TAG }$1"
 }
 
 # json_field KEY FILE: the value of the top-level KEY in the JSON document in
@@ -475,14 +538,15 @@ same_content_stored() {
 }
 
 upload_one() {
-    local file="$1" name="$2" sha size url target
+    local file="$1" name="$2" label sha size url target
+    label="$(asset_label "$name")"
     sha="$(sha256_of "$file")"
     size="$(wc -c <"$file" | tr -d ' ')"
-    url="$URL/assets/$(urlencode "$name")"
+    url="$(asset_url "$name")"
     target="$url"
     [[ -z "$FORCE" ]] || target="$url?overwrite=true"
 
-    request "$name" -T "$file" -H "X-Checksum-Sha256: $sha" \
+    request "$label" -T "$file" -H "X-Checksum-Sha256: $sha" \
         -H "Content-Type: application/octet-stream" "$target" || return 1
     case $CURL_CODE in
     0) ;;
@@ -491,7 +555,7 @@ upload_one() {
         return 1
         ;;
     *)
-        err "upload of $name to $URL failed: $(curl_error) (curl exit $CURL_CODE)"
+        err "upload of $label to $URL failed: $(curl_error) (curl exit $CURL_CODE)"
         return 1
         ;;
     esac
@@ -502,7 +566,7 @@ upload_one() {
         [[ "$STATUS" != 201 ]] || verb="created"
         [[ "$STATUS" != 200 ]] || verb="replaced"
         stored_url="$(json_field url "$WORK/body" | one_line)"
-        say "$verb $name ($size bytes, sha256 $sha)${stored_url:+ -> $stored_url}"
+        say "$verb $label ($size bytes, sha256 $sha)${stored_url:+ -> $stored_url}"
         while IFS= read -r old; do
             pruned+="${pruned:+, }\"$old\""
         done < <(json_field pruned "$WORK/body")
@@ -511,14 +575,19 @@ upload_one() {
         ;;
     409)
         if [[ $ATTEMPT -gt 1 ]] && same_content_stored "$url" "$sha"; then
-            say "uploaded $name ($size bytes, sha256 $sha) -> $url (stored by an earlier attempt)"
+            say "uploaded $label ($size bytes, sha256 $sha) -> $url (stored by an earlier attempt)"
             return 0
         fi
-        err "$name already exists on $URL; pass -f/--force to replace it"
+        if [[ -n "$REPO" ]]; then
+            # Not only a taken name: a root package named like the owner, too.
+            err "could not store $label (HTTP 409; pass -f/--force to replace an existing asset): $(server_detail "$WORK/body")"
+        else
+            err "$name already exists on $URL; pass -f/--force to replace it"
+        fi
         return 1
         ;;
     400)
-        err "the server rejected $name (HTTP 400): $(server_detail "$WORK/body")"
+        err "the server rejected $label (HTTP 400): $(server_detail "$WORK/body")"
         return 1
         ;;
     413)
@@ -526,7 +595,7 @@ upload_one() {
         return 1
         ;;
     422)
-        err "checksum mismatch for $name (HTTP 422): the server received different bytes than $file (sha256 $sha); nothing was stored: $(server_detail "$WORK/body")"
+        err "checksum mismatch for $label (HTTP 422): the server received different bytes than $file (sha256 $sha); nothing was stored: $(server_detail "$WORK/body")"
         return 1
         ;;
     507)
@@ -534,11 +603,11 @@ upload_one() {
         return 1
         ;;
     404 | 405)
-        err "HTTP $STATUS from $target: is $URL a release-server? $(server_detail "$WORK/body")"
+        err "HTTP $STATUS from $target: is $URL a release-server${REPO:+ with releases below the root}? $(server_detail "$WORK/body")"
         return 1
         ;;
     *)
-        err "upload of $name failed with HTTP $STATUS: $(server_detail "$WORK/body")"
+        err "upload of $label failed with HTTP $STATUS: $(server_detail "$WORK/body")"
         return 1
         ;;
     esac

@@ -196,6 +196,17 @@ def test_scripts_work_copied_alone(server: ServerProcess, tmp_path: Path) -> Non
     assert "deleted app-2.0.0.tar.gz" in gone.stdout
     assert not (server.storage / "app-2.0.0.tar.gz").exists()
 
+    # A release below the root, with a name that needs percent-encoding.
+    asset = make_file(tmp_path, "app 2.0.0 é.tar.gz", b"released by CI")
+    up = run(copies[UPLOAD], *RELEASE, asset, env=env, cwd=copies[UPLOAD].parent)
+    assert up.returncode == 0, up.stderr
+    assert f"created acme/tool v1.2.0 {asset.name}" in up.stdout
+    assert requests.get(release_url(server, asset.name), timeout=10).content == b"released by CI"
+    gone = run(copies[DELETE], *RELEASE, asset.name, env=env, cwd=copies[DELETE].parent)
+    assert gone.returncode == 0, gone.stderr
+    assert f"deleted acme/tool v1.2.0 {asset.name}" in gone.stdout
+    assert requests.get(release_url(server, asset.name), timeout=10).status_code == 404
+
 
 # --- upload.sh against the real server -------------------------------------------------
 
@@ -771,6 +782,245 @@ def test_retry_after_is_capped(stub: Stub, tmp_path: Path, value: str) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # TERM could land before bash forks the sleep
         proc.wait(10)
     assert "retrying in 60s as the server asked (Retry-After)" in line
+
+# --- releases below the root: --repo and --tag -----------------------------------------
+
+RELEASE = ("--repo", "acme/tool", "--tag", "v1.2.0")
+
+
+def release_url(
+    server: ServerProcess | Stub, name: str, repo: str = "acme/tool", tag: str = "v1.2.0"
+) -> str:
+    return f"{server.url}/{repo}/releases/download/{quote(tag, safe='')}/{quote(name, safe='')}"
+
+
+def release_assets(
+    server: ServerProcess, repo: str = "acme/tool", tag: str = "v1.2.0"
+) -> dict[str, dict]:
+    """The assets of the release, by name, as GitHub's REST API lists them."""
+    got = requests.get(f"{server.url}/repos/{repo}/releases/tags/{tag}", timeout=10)
+    assert got.status_code == 200, got.text
+    return {asset["name"]: asset for asset in got.json()["assets"]}
+
+
+@pytest.mark.parametrize("script", [UPLOAD, DELETE])
+def test_help_describes_releases(script: Path) -> None:
+    result = run(script, "--help")
+    assert result.returncode == 0, result.stderr
+    for word in (
+        "--repo OWNER/REPO",
+        "--tag TAG",
+        "RELEASE_SERVER_REPO",
+        "RELEASE_SERVER_TAG",
+        "/{owner}/{repo}/releases/download/{tag}/{name}",
+        "--repo acme/tool --tag v1.2.3",
+    ):
+        assert word in result.stdout, word
+    usage_line = result.stdout.split("Exit status:\n", 1)[1].split("\n  2  ", 1)[1]
+    assert "only one of" in usage_line and "--repo not OWNER/REPO" in usage_line.replace("\n", " ")
+
+
+def test_upload_into_a_release(server: ServerProcess, tmp_path: Path) -> None:
+    a = make_file(tmp_path, "tool-1.2.0-linux.tar.gz", b"linux build\n")
+    b = make_file(tmp_path, "tool-1.2.0.zip", os.urandom(70_000))
+
+    result = run(UPLOAD, *RELEASE, a, b, env=server_env(server))
+
+    assert result.returncode == 0, result.stderr
+    for path in (a, b):
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        size = path.stat().st_size
+        assert f"created acme/tool v1.2.0 {path.name} ({size} bytes, sha256 {sha})" in result.stdout
+        assert release_url(server, path.name) in result.stdout
+        got = requests.get(release_url(server, path.name), timeout=10)
+        assert got.status_code == 200
+        assert got.content == path.read_bytes()
+        # Below the root, not in the root release.
+        assert (server.storage / "acme/tool/v1.2.0" / path.name).read_bytes() == path.read_bytes()
+        assert not (server.storage / path.name).exists()
+    assets = release_assets(server)
+    assert set(assets) == {a.name, b.name}
+    assert assets[b.name]["size"] == 70_000
+    assert requests.get(server.url + "/packages", timeout=10).json() == []
+
+
+def test_upload_into_a_release_existing_name_needs_force(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    path = make_file(tmp_path, "pkg.tar.gz", b"version one")
+    assert run(UPLOAD, *RELEASE, path, env=server_env(server)).returncode == 0
+
+    path.write_bytes(b"version two")
+    refused = run(UPLOAD, *RELEASE, path, env=server_env(server))
+    assert refused.returncode == 1
+    assert "could not store acme/tool v1.2.0 pkg.tar.gz (HTTP 409" in refused.stderr
+    # The server's own message is shown.
+    assert "A package named 'pkg.tar.gz' already exists" in refused.stderr
+    assert "-f/--force" in refused.stderr
+    assert requests.get(release_url(server, "pkg.tar.gz"), timeout=10).content == b"version one"
+
+    for flag in ("-f", "--force"):
+        path.write_bytes(f"version {flag}".encode())
+        forced = run(UPLOAD, flag, *RELEASE, path, env=server_env(server))
+        assert forced.returncode == 0, forced.stderr
+        assert "replaced acme/tool v1.2.0 pkg.tar.gz" in forced.stdout
+        got = requests.get(release_url(server, "pkg.tar.gz"), timeout=10)
+        assert got.content == f"version {flag}".encode()
+    assert set(release_assets(server)) == {"pkg.tar.gz"}
+
+
+def test_release_name_with_space_and_unicode_round_trips(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    name = "my tool é.zip"
+    path = make_file(tmp_path, name, "Grüße\n".encode())
+    flags = ("-u", server.url + "/", "-t", TOKEN, "--repo=acme/tool", "--tag=v1.2.0")
+
+    up = run(UPLOAD, *flags, path)
+
+    assert up.returncode == 0, up.stderr
+    assert f"created acme/tool v1.2.0 {name}" in up.stdout
+    assert "/releases/download/v1.2.0/my%20tool%20%C3%A9.zip" in up.stdout
+    got = requests.get(release_url(server, name), timeout=10)
+    assert got.status_code == 200
+    assert got.content == path.read_bytes()
+    assert set(release_assets(server)) == {name}
+
+    gone = run(DELETE, *flags, name)
+    assert gone.returncode == 0, gone.stderr
+    assert f"deleted acme/tool v1.2.0 {name}" in gone.stdout
+    assert requests.get(release_url(server, name), timeout=10).status_code == 404
+
+
+def test_delete_from_a_release(server: ServerProcess) -> None:
+    for name in ("a.zip", "b.zip"):
+        put = requests.put(release_url(server, name), data=b"x", headers=server.auth(), timeout=10)
+        assert put.status_code == 201, put.text
+    assert server.upload("a.zip", b"root").status_code == 200  # same name, root release
+
+    result = run(DELETE, *RELEASE, "a.zip", env=server_env(server))
+
+    assert result.returncode == 0, result.stderr
+    assert "deleted acme/tool v1.2.0 a.zip" in result.stdout
+    assert set(release_assets(server)) == {"b.zip"}
+    assert requests.get(release_url(server, "a.zip"), timeout=10).status_code == 404
+    assert (server.storage / "a.zip").read_bytes() == b"root"  # the root package stays
+
+    again = run(DELETE, *RELEASE, "a.zip", env=server_env(server))
+    assert again.returncode == 1
+    assert "acme/tool v1.2.0 a.zip is not on" in again.stderr
+    assert "HTTP 404" in again.stderr
+    forced = run(DELETE, "-f", *RELEASE, "a.zip", "b.zip", env=server_env(server))
+    assert forced.returncode == 0, forced.stderr
+    assert "acme/tool v1.2.0 a.zip is not on the server; nothing to delete" in forced.stdout
+    assert "deleted acme/tool v1.2.0 b.zip" in forced.stdout
+    assert (server.storage / "a.zip").exists()
+
+
+def test_release_from_the_environment(server: ServerProcess, tmp_path: Path) -> None:
+    env = server_env(server, RELEASE_SERVER_REPO="acme/tool", RELEASE_SERVER_TAG="v1.2.0")
+    path = make_file(tmp_path, "tool.tar.gz", b"from env")
+
+    up = run(UPLOAD, path, env=env)
+    assert up.returncode == 0, up.stderr
+    assert "created acme/tool v1.2.0 tool.tar.gz" in up.stdout
+    assert requests.get(release_url(server, "tool.tar.gz"), timeout=10).content == b"from env"
+    assert not (server.storage / "tool.tar.gz").exists()
+
+    # An option wins over its variable.
+    other = run(UPLOAD, "--tag", "v2.0.0", path, env=env)
+    assert other.returncode == 0, other.stderr
+    assert set(release_assets(server, tag="v2.0.0")) == {"tool.tar.gz"}
+
+    gone = run(DELETE, "tool.tar.gz", env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert "deleted acme/tool v1.2.0 tool.tar.gz" in gone.stdout
+    assert requests.get(release_url(server, "tool.tar.gz"), timeout=10).status_code == 404
+    assert set(release_assets(server, tag="v2.0.0")) == {"tool.tar.gz"}
+
+    # Empty variables count as unset: the root release.
+    root = run(UPLOAD, path, env={**env, "RELEASE_SERVER_REPO": "", "RELEASE_SERVER_TAG": ""})
+    assert root.returncode == 0, root.stderr
+    assert "created tool.tar.gz" in root.stdout
+    assert (server.storage / "tool.tar.gz").read_bytes() == b"from env"
+
+
+RELEASE_USAGE_ERRORS = [
+    # (arguments, environment, words in the message)
+    (["--repo", "acme/tool"], {}, "repository 'acme/tool' given (--repo or RELEASE_SERVER_REPO)"),
+    (["--repo", "acme/tool"], {}, "but no tag: pass --tag TAG or set RELEASE_SERVER_TAG"),
+    (["--tag", "v1.2.0"], {}, "tag 'v1.2.0' given (--tag or RELEASE_SERVER_TAG) but no repository"),
+    (["--tag", "v1.2.0"], {}, "pass --repo OWNER/REPO or set RELEASE_SERVER_REPO"),
+    ([], {"RELEASE_SERVER_REPO": "acme/tool"}, "repository 'acme/tool' given"),
+    ([], {"RELEASE_SERVER_TAG": "v1.2.0"}, "tag 'v1.2.0' given"),
+    (["--tag", "v1"], {"RELEASE_SERVER_REPO": ""}, "but no repository"),
+    (["--repo", "a/b/c", "--tag", "v1"], {}, "--repo must be OWNER/REPO"),
+    (["--repo", "/x", "--tag", "v1"], {}, "got '/x'"),
+    (["--repo", "x/", "--tag", "v1"], {}, "got 'x/'"),
+    (["--repo=acme", "--tag=v1"], {}, "got 'acme'"),
+    ([], {"RELEASE_SERVER_REPO": "a/b/c", "RELEASE_SERVER_TAG": "v1"}, "got 'a/b/c'"),
+    (["--repo", "acme/tool", "--tag", "v1/x"], {}, "--tag must be one name without '/'"),
+    (["--repo", "", "--tag", "v1"], {}, "option --repo needs a value, got an empty one"),
+    (["--repo", "acme/tool", "--tag="], {}, "option --tag needs a value, got an empty one"),
+    (["{arg}", "--repo"], {}, "option --repo needs a value"),
+]
+
+
+@pytest.mark.parametrize("script", [UPLOAD, DELETE])
+@pytest.mark.parametrize(("args", "env", "words"), RELEASE_USAGE_ERRORS)
+def test_release_usage_errors_exit_2(
+    script: Path, args: list[str], env: dict[str, str], words: str, stub: Stub, tmp_path: Path
+) -> None:
+    """Only one of --repo/--tag, or a malformed one, exits 2 and sends nothing."""
+    arg = str(make_file(tmp_path, "p.zip", b"x")) if script == UPLOAD else "p.zip"
+    argv = [a.replace("{arg}", arg) for a in args] if "{arg}" in args else [*args, arg]
+    result = run(script, *argv, env=stub_env(stub, **env))
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr
+    assert f"Try '{script.name} --help'." in result.stderr
+    assert stub.requests == []
+
+
+def test_release_paths_are_percent_encoded(stub: Stub, tmp_path: Path) -> None:
+    """Owner, repository, tag and name are each one encoded segment; -f adds overwrite."""
+    data = os.urandom(5000)
+    path = make_file(tmp_path, "my tool é.zip", data)
+    where = ("--repo", "ac me/tööl", "--tag", "v1.0+b ü")
+    encoded = "/ac%20me/t%C3%B6%C3%B6l/releases/download/v1.0%2Bb%20%C3%BC/my%20tool%20%C3%A9.zip"
+    stub.script((200, {"name": path.name, "pruned": []}, {}), 204)
+
+    up = run(UPLOAD, "-f", *where, path, env=stub_env(stub))
+    gone = run(DELETE, *where, path.name, env=stub_env(stub))
+
+    assert up.returncode == 0, up.stderr
+    assert "replaced ac me/tööl v1.0+b ü my tool é.zip" in up.stdout
+    assert gone.returncode == 0, gone.stderr
+    assert "deleted ac me/tööl v1.0+b ü my tool é.zip" in gone.stdout
+    put, delete = stub.requests
+    assert (put["method"], put["path"]) == ("PUT", encoded + "?overwrite=true")
+    assert put["headers"]["X-Checksum-Sha256"] == hashlib.sha256(data).hexdigest()
+    assert put["headers"]["Authorization"] == "Bearer stub-token"
+    assert put["body"] == data
+    assert (delete["method"], delete["path"]) == ("DELETE", encoded)
+
+
+def test_release_upload_retry_finds_its_own_earlier_upload(stub: Stub, tmp_path: Path) -> None:
+    """After a retry meets 409, the release asset (not the root package) is checked."""
+    path = make_file(tmp_path, "p.zip", b"payload")
+    sha = hashlib.sha256(b"payload").hexdigest()
+    stub.script(502, 409, (200, None, {"ETag": f'"{sha}"'}))
+
+    result = run(UPLOAD, *RELEASE, path, env=stub_env(stub, RELEASE_SERVER_RETRIES="2"))
+
+    assert result.returncode == 0, result.stderr
+    path_ = "/acme/tool/releases/download/v1.2.0/p.zip"
+    assert [(r["method"], r["path"]) for r in stub.requests] == [
+        ("PUT", path_),
+        ("PUT", path_),
+        ("HEAD", path_),
+    ]
+    assert "uploaded acme/tool v1.2.0 p.zip" in result.stdout
+    assert "stored by an earlier attempt" in result.stdout
 
 
 # --- publish-chart.sh -------------------------------------------------------------------
