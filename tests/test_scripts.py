@@ -783,6 +783,7 @@ def test_retry_after_is_capped(stub: Stub, tmp_path: Path, value: str) -> None:
         proc.wait(10)
     assert "retrying in 60s as the server asked (Retry-After)" in line
 
+
 # --- releases below the root: --repo and --tag -----------------------------------------
 
 RELEASE = ("--repo", "acme/tool", "--tag", "v1.2.0")
