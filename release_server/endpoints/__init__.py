@@ -9,6 +9,7 @@ from .api import GitHubApi
 from .api_write import GitHubWrites
 from .assets import Assets
 from .context import Context
+from .graphql import GraphQL
 from .health import Health
 from .listing import Listings
 from .web import WebPaths
@@ -44,6 +45,7 @@ def routes(ctx: Context) -> list[BaseRoute]:
         *assets.routes(),
         *github_routes(api),
         *github_routes(GitHubApi(ctx, assets, "/api/v3")),
+        *GraphQL(ctx).routes(),
         *WebPaths(ctx, assets, api).routes(),  # last: /{owner}/{repo}/... shadows nothing
     ]
 
