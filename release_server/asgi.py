@@ -107,8 +107,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.router.redirect_slashes = False  # http_error redirects, from the base URL
     app.state.context = ctx
     app.add_middleware(Failsafe, storage.problem)
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestGuard, settings.allowed_hosts, settings.trust_proxy)
+    app.add_middleware(SecurityHeaders)  # outside the guard: its refusals get them too
     app.add_middleware(OriginForm)
     app.add_middleware(
         AccessLogMiddleware, observe=ctx.metrics.observe_request, trust_proxy=settings.trust_proxy

@@ -43,7 +43,7 @@ class DocumentCache:
             self._entries.move_to_end(cache_key)
             return entry.body, entry.etag
         body = await to_thread.run_sync(lambda: json_bytes(build()))
-        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        etag = body_etag(body)
         self._store(cache_key, _Entry(listing.version, body, etag))
         return body, etag
 
@@ -80,8 +80,13 @@ def cached_response(
 def document_response(request: Request, document: object, status: int = 200) -> Response:
     """A JSON document built now (small: one release), with the ETag every document has."""
     body = json_bytes(document)
-    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    etag = body_etag(body)
     if status != 200:
         headers = {"etag": etag, "cache-control": "no-cache", "vary": VARY_BASE_URL}
         return Response(body, status, headers, media_type="application/json")
     return cached_response(request, body, etag, "application/json")
+
+
+def body_etag(body: bytes) -> str:
+    """A strong ETag derived from the body itself, so two bodies never share one."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'

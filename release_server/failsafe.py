@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .http import error_body
+from .http import send_error
 
 logger = logging.getLogger("release_server")
 INTERNAL = "Internal error; the server log has the details."
@@ -50,7 +50,9 @@ class Failsafe:
         ) -> None:
             logger.log(level, log, exc_info=problem, extra={"fields": fields})
             if not started:
-                await answer(send, status, message, close=isinstance(problem, Cancelled))
+                retry = RETRY_AFTER if status in (503, 507) else ""
+                await send_error(send, status, message, close=isinstance(problem, Cancelled),
+                                 retry_after=retry)  # fmt: skip
 
         try:
             await self.app(scope, receive, send_tracked)
@@ -67,17 +69,3 @@ class Failsafe:
                        problem)  # fmt: skip
         except Exception as problem:
             await fail(500, INTERNAL, "unhandled error", problem)
-
-
-async def answer(send: Send, status: int, message: str, close: bool = False) -> None:
-    body = error_body(message)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if status in (503, 507):
-        headers.append((b"retry-after", RETRY_AFTER.encode()))
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .http import error_body, forwarded
+from .http import forwarded, send_error
 
 #: A host name is at most 255 bytes; with ``:65535`` and brackets, 263.
 MAX_HOST_BYTES = 263
@@ -28,7 +28,7 @@ class RequestGuard:
         if scope["type"] == "http":
             problem = self.problem(scope)
             if problem:
-                await refuse(send, problem)
+                await send_error(send, 400, problem, close=True)
                 return
         await self.app(scope, receive, send)
 
@@ -68,21 +68,3 @@ def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
         if name == entry or (entry.startswith("*.") and name.endswith(entry[1:])):
             return True
     return False
-
-
-async def refuse(send: Send, message: str) -> None:
-    body = error_body(message)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-                (b"x-content-type-options", b"nosniff"),
-                (b"content-security-policy", b"default-src 'none'; sandbox"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

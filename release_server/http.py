@@ -181,3 +181,21 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_secured)
+
+
+async def send_error(
+    send: Send, status: int, message: str, *, close: bool = False, retry_after: str = ""
+) -> None:
+    """Answer with this API's JSON error straight through ASGI (for middlewares that
+    answer before, or instead of, the application)."""
+    body = error_body(message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", retry_after.encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -164,3 +164,20 @@ def test_atom_feed_and_release_pages(server: ServerProcess) -> None:
     listing = requests.get(f"{server.url}/acme/tool/releases", timeout=10)
     assert listing.status_code == 200 and "v1.1.0" in listing.text and "v1.0.0" in listing.text
     assert requests.get(f"{server.url}/nobody/none/releases.atom", timeout=10).status_code == 404
+
+
+def test_drafts_and_odd_tags_through_the_rest_api(server: ServerProcess) -> None:
+    put(server, "v1.0.0", "a.zip", b"a")
+    api = f"{server.url}/repos/acme/tool/releases"
+    draft = requests.post(
+        api, json={"tag_name": "v2.0.0", "draft": True}, headers=server.auth(), timeout=10
+    )
+    assert draft.status_code == 201, draft.text
+    draft_id = draft.json()["id"]
+    for url in (f"{api}/tags/v2.0.0", f"{api}/{draft_id}"):
+        assert requests.get(url, timeout=10).status_code == 404
+        assert requests.get(url, headers=server.auth(), timeout=10).json()["draft"] is True
+    assert [r["tag_name"] for r in requests.get(api, timeout=10).json()] == ["v1.0.0"]
+    for odd in ("%2E%2E", "..%2Fv1.0.0", "latest"):
+        assert requests.get(f"{api}/tags/{odd}", timeout=10).status_code == 404, odd
+    assert requests.get(f"{api}/tags/v1.0.0", timeout=10).json()["assets"][0]["name"] == "a.zip"

@@ -21,6 +21,7 @@ from ..documents import cached_response, document_response
 from ..errors import NotFound, Unprocessable
 from ..github import ReleaseView
 from ..http import json_response
+from ..names import name_problem
 from ..package import Package
 from ..releases import MAX_OWNER, MAX_REPO
 from ..storage import Listing
@@ -76,12 +77,33 @@ class GitHubApi:
             views.append(github.root_view(listing.packages, listing.changed_ns))
         return sorted(views, key=lambda view: -view.created_ns)
 
+    async def view_of(self, request: Request, tag: str) -> ReleaseView:
+        """One release by tag, read alone (not the whole repository); drafts only for the
+        write token. NotFound as GitHub answers."""
+        repository = self.repository_name(request)
+        await self.known(repository)
+        if self.is_default(repository) and tag == github.TAG:
+            listing = await self.ctx.listing()
+            return github.root_view(listing.packages, listing.changed_ns)
+        missing = NotFound(f"No release tagged {tag!r} in this repository.")
+        if name_problem(tag):
+            raise missing
+        release = await self.ctx.publisher.releases.release(repository, tag)
+        if release.meta.draft and not self.ctx.can_write(request):
+            raise missing
+        return github.release_view(release)
+
     async def release_for(self, request: Request) -> ReleaseView:
-        """The release ``{release_id}`` names; NotFound as GitHub answers."""
+        """The release ``{release_id}`` names (ids are derived from tags, so only the
+        tags are read to find it); NotFound as GitHub answers."""
+        repository = self.repository_name(request)
+        await self.known(repository)
         wanted = request.path_params["release_id"]
-        for view in await self.views(request):
-            if str(view.id) == wanted:
-                return view
+        if self.is_default(repository) and wanted == str(github.RELEASE_ID):
+            return await self.view_of(request, github.TAG)
+        for tag in await self.ctx.storage.children(repository):
+            if str(github.release_id(f"{repository}/{tag}")) == wanted:
+                return await self.view_of(request, tag)
         raise NotFound(f"No release with id {wanted!r} in this repository.")
 
     async def asset_for(self, request: Request) -> tuple[ReleaseView, Package]:
@@ -113,11 +135,7 @@ class GitHubApi:
         return await self.release(request, github.release_view(release))
 
     async def by_tag(self, request: Request) -> Response:
-        tag = request.path_params["tag"]
-        for view in await self.views(request):
-            if view.tag == tag:
-                return await self.release(request, view)
-        raise NotFound(f"No release tagged {tag!r} in this repository.")
+        return await self.release(request, await self.view_of(request, request.path_params["tag"]))
 
     async def by_id(self, request: Request) -> Response:
         return await self.release(request, await self.release_for(request))
