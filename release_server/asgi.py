@@ -86,8 +86,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         removed = storage.remove_stale_uploads()
         if removed:
             log_event(logger, "removed stale temp files", names=removed)
-        if not settings.auth_token:
-            logger.warning("no AUTH_TOKEN is configured: uploads and deletes answer 401")
+        if not (settings.auth_token or settings.tokens_file):
+            logger.warning("no AUTH_TOKEN or TOKENS_FILE: uploads and deletes answer 401")
         # Hash files copied in by hand now rather than on the first request.
         warm_up = asyncio.ensure_future(storage.listing())
         sharing = asyncio.ensure_future(share_metrics(ctx.metrics))

@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
+from .access import TokensFile, TokensFileError
 from .config import (
     ENVIRONMENT_ONLY,
     TABLE,
@@ -162,6 +163,15 @@ def preflight(settings: Settings) -> str | None:
     except (socket.gaierror, UnicodeError) as problem:
         reason = getattr(problem, "strerror", None) or problem
         return f"--host: cannot listen on {settings.host!r}: {reason}"
+    if settings.private and not (settings.auth_token or settings.tokens_file):
+        return "PRIVATE: nobody could read: set AUTH_TOKEN or TOKENS_FILE with read tokens"
+    if settings.tokens_file:
+        try:
+            TokensFile(settings.tokens_file)
+        except TokensFileError as problem:
+            return "\n".join(
+                f"TOKENS_FILE {settings.tokens_file}: {line}" for line in str(problem).splitlines()
+            )
     try:
         DirectoryStorage(settings.storage).prepare()
     except OSError as problem:

@@ -15,6 +15,7 @@ from .parsing import (
     hosts,
     log_level,
     parse_size,
+    private,
     public_url,
     repository,
     seconds,
@@ -43,6 +44,8 @@ class Settings:
     keyfile: str = ""
     log_level: str = "info"
     auth_token: str = ""
+    tokens_file: str = ""
+    private: tuple[str, ...] = ()
     public_url: str = ""
     trust_proxy: bool = False
     repository: str = "local/packages"
@@ -107,6 +110,17 @@ TABLE: dict[str, Setting] = {
     "log_level": Setting(log_level, "debug, info, warning, error or critical", "--log-level"),
     "auth_token": Setting(
         token, "the write token, 16+ printable ASCII characters (or AUTH_TOKEN_FILE)", None
+    ),
+    "tokens_file": Setting(
+        verbatim,
+        "file of scoped tokens, '<token> read:owner/repo,write:owner/*' a line; re-read "
+        "when it changes",
+        "--tokens-file",
+    ),
+    "private": Setting(
+        private,
+        "1: every read needs a read token; or the private repositories: owner/repo,owner/*",
+        "--private",
     ),
     "public_url": Setting(public_url, "external base URL for links", "--public-url"),
     "trust_proxy": Setting(flag, "1: believe X-Forwarded-Proto/Host/For", "--trust-proxy"),

@@ -8,6 +8,7 @@ any of them into one JSON answer (``{"detail": ..., "message": ...}``) in one pl
     │   ├── InvalidName           400  not a valid package name (names.py)
     │   └── UploadInterrupted     400  the client went away mid-upload
     ├── Unauthorized              401  no usable token (sends WWW-Authenticate)
+    ├── Forbidden                 403  a valid token without the scope needed
     ├── NotFound                  404  no such package, release or route
     ├── RequestTimeout            408  the body stopped arriving
     ├── Conflict                  409  the name is taken
@@ -58,8 +59,13 @@ class UploadInterrupted(BadRequest):
 class Unauthorized(HTTPError):
     status = 401
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, {"WWW-Authenticate": 'Bearer realm="release-server"'})
+    def __init__(self, message: str, scheme: str = "Bearer") -> None:
+        """``scheme`` is the challenge: Basic where a browser should ask for the token."""
+        super().__init__(message, {"WWW-Authenticate": f'{scheme} realm="release-server"'})
+
+
+class Forbidden(HTTPError):
+    status = 403
 
 
 class NotFound(HTTPError):

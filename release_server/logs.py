@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote, quote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: A word of a log line that could be a token (16+ printable ASCII characters, split at the
+#: characters that separate the parts of a URL or of a JSON line).
+_WORD = re.compile(r"[^\s\"/?&=,:\\]{16,}")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -20,15 +25,23 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, msg, logger, and any ``extra`` fields."""
 
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
+        self.secrets: tuple[str, ...] = ()
+        self.digests: frozenset[bytes] = frozenset()
+        self.redact(secrets)
+
+    def redact(self, secrets: Iterable[str], digests: Iterable[bytes] = ()) -> None:
+        """Replace ``secrets`` too wherever they appear in a line from now on, and every
+        word whose sha256 is one of ``digests`` (tokens the server only knows hashed)."""
+        self.digests |= frozenset(digests)
         # Too short a secret would redact ordinary words; such tokens are never logged anyway.
         # A token a client put in a URL is logged percent-encoded: redact that form too.
         kept = [secret for secret in secrets if len(secret) >= 8]
         forms = {
             form for secret in kept for form in (secret, quote(secret, safe=""), quote_plus(secret))
         }
-        self.secrets = tuple(sorted(forms, key=len, reverse=True))
+        self.secrets = tuple(sorted(forms | set(self.secrets), key=len, reverse=True))
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -48,7 +61,21 @@ class JsonFormatter(logging.Formatter):
         line = json.dumps(entry, ensure_ascii=True, default=str)
         for secret in self.secrets:
             line = line.replace(secret, "[redacted]")
+        if self.digests:
+            line = _WORD.sub(self._hashed, line)
         return line
+
+    def _hashed(self, word: re.Match[str]) -> str:
+        digest = hashlib.sha256(word.group().encode()).digest()
+        return "[redacted]" if digest in self.digests else word.group()
+
+
+def redact(secrets: Iterable[str], digests: Iterable[bytes] = ()) -> None:
+    """Keep tokens read after start-up out of every log line from now on: ``secrets`` as
+    they are, and the tokens of ``digests`` (their sha256) wherever one is a word."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.redact(secrets, digests)
 
 
 def configure_logging(

@@ -71,6 +71,22 @@ def repository(text: str) -> str:
     return text.strip()
 
 
+def repository_pattern(text: str) -> str:
+    """``*``, ``owner/*`` or ``owner/repo`` (the target of a scope, or of PRIVATE)."""
+    target = text[:-1] + "x" if text.endswith("/*") else text
+    if text == "*" or REPOSITORY_RE.match(target):
+        return text
+    raise ValueError(f"expected '*', 'owner/*' or 'owner/repo', got {text!r}")
+
+
+def private(text: str) -> tuple[str, ...]:
+    """PRIVATE: 1 (every repository), 0, or which ones: ``owner/repo,owner/*``."""
+    try:
+        return ("*",) if flag(text) else ()
+    except ValueError:
+        return tuple(repository_pattern(item.strip()) for item in text.split(","))
+
+
 def verbatim(text: str) -> str:
     return text
 

@@ -189,6 +189,7 @@ def test_ci_values_cover_the_documented_cases():
         "custom-probes-values.yaml",
         "resources-env-values.yaml",
         "metrics-values.yaml",
+        "access-values.yaml",
     }
     assert expected <= set(CI_VALUES)
 
@@ -339,6 +340,9 @@ def test_token_and_existing_secret_together_fail(helm):
         (("auth.token=too-short",), "/auth/token", "minLength: got 9, want 16"),
         (("auth.token=sixteen chars but spaces",), "/auth/token", "does not match pattern"),
         (("auth.checksumSalt=salty",), "/auth/checksumSalt", "minLength: got 5, want 16"),
+        (("auth.private=yes",), "/auth/private", "want boolean"),
+        (("auth.private={acme}",), "/auth/private/0", "does not match pattern"),
+        (("auth.tokensSecret=Not_A_Name",), "/auth/tokensSecret", "does not match pattern"),
         (("replicas=2",), "", "additional properties 'replicas' not allowed"),
         (("persistence.sizee=1Gi",), "/persistence", "additional properties 'sizee'"),
     ],
@@ -363,6 +367,22 @@ def test_schema_accepts_the_documented_forms(helm):
         )
     )
     assert config(docs)["MAX_UPLOAD_SIZE"] == "512MiB"
+
+
+def test_scoped_tokens_and_private_reads(helm):
+    docs = render(str(CHART / "ci" / "access-values.yaml"))
+    assert env(docs)["TOKENS_FILE"] == "/etc/release-server/tokens/tokens"
+    assert mounts(docs)["/etc/release-server/tokens"] == {
+        "name": "tokens", "mountPath": "/etc/release-server/tokens", "readOnly": True
+    }  # fmt: skip
+    secret = volumes(docs)["tokens"]["secret"]
+    assert secret["secretName"] == "release-server-tokens"
+    assert secret["items"] == [{"key": "tokens.txt", "path": "tokens"}]
+    assert config(docs)["PRIVATE"] == "acme/*,local/packages"
+    assert config(render(sets=("auth.private=true",)))["PRIVATE"] == "1"
+    defaults = render()
+    assert "PRIVATE" not in config(defaults) and "TOKENS_FILE" not in env(defaults)
+    assert "tokens" not in volumes(defaults)
 
 
 # --- the pod -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from .api import GitHubApi
 from .api_write import GitHubWrites
@@ -35,8 +35,22 @@ def github_routes(api: GitHubApi) -> list[BaseRoute]:
     return [*api.routes(), *GitHubWrites(api).routes()]
 
 
+#: Routes anyone may call, and routes that check access themselves: /metrics (its own
+#: scope) and GraphQL (the repositories are in the query). Every other route is guarded.
+UNGUARDED = frozenset(
+    ("/healthz", "/health", "/readyz", "/openapi.yaml", "/avatar.svg", "/metrics", "/graphql")
+) | {"/api/graphql"}
+
+
 def routes(ctx: Context) -> list[BaseRoute]:
-    """Every route of the application."""
+    """Every route of the application, each behind the access check it needs."""
+    return [
+        route if isinstance(route, Route) and route.path in UNGUARDED else ctx.guard(route)
+        for route in all_routes(ctx)
+    ]
+
+
+def all_routes(ctx: Context) -> list[BaseRoute]:
     assets = Assets(ctx)
     api = GitHubApi(ctx, assets, "")
     return [

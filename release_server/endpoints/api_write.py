@@ -19,7 +19,7 @@ from ..model import ReleaseMeta
 from ..releases import check_release
 from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
-from .assets import upload_body
+from .context import upload_body
 
 #: The most a release's JSON may weigh; GitHub's bodies are at most 125,000 characters.
 MAX_JSON = 1 << 20
@@ -44,7 +44,6 @@ class GitHubWrites:
         return data
 
     async def create(self, request: Request) -> Response:
-        self.ctx.authorize(request)
         repository = self.api.repository_name(request)
         data = await self.fields(request)
         tag = data.get("tag_name")
@@ -60,7 +59,6 @@ class GitHubWrites:
         return document_response(request, document, 201)
 
     async def edit(self, request: Request) -> Response:
-        self.ctx.authorize(request)
         view = await self.api.release_for(request)
         if not view.key:
             raise Unprocessable("The root release (id 1) is the storage root; it cannot be edited.")
@@ -78,7 +76,6 @@ class GitHubWrites:
         )
 
     async def delete(self, request: Request) -> Response:
-        self.ctx.authorize(request)
         view = await self.api.release_for(request)
         if not view.key:
             raise Unprocessable("The root release (id 1) cannot be deleted; delete its packages.")
@@ -87,7 +84,6 @@ class GitHubWrites:
 
     async def upload(self, request: Request) -> Response:
         body = upload_body(request, self.ctx.settings.read_timeout)
-        self.ctx.authorize(request)
         view = await self.api.release_for(request)
         name = request.query_params.get("name", "")
 
@@ -109,7 +105,6 @@ class GitHubWrites:
         return json_response(document, 201)
 
     async def delete_asset(self, request: Request) -> Response:
-        self.ctx.authorize(request)
         view, package = await self.api.asset_for(request)
         await self.ctx.publisher.delete(f"{view.key}/{package.name}" if view.key else package.name)
         return Response(status_code=204)

@@ -17,13 +17,12 @@ from ..publish import Receiver
 from ..storage import Reader
 from ..uploads import (
     MULTIPART_SLACK,
-    Body,
     MultipartReceiver,
     OpenUpload,
     parse_checksum,
     receive_raw,
 )
-from .context import Context
+from .context import Context, upload_body
 
 ASSET_PATH = "/assets/{filename:anytext}"
 
@@ -64,13 +63,11 @@ class Assets:
     # -- writing -------------------------------------------------------------------------------
 
     async def delete(self, request: Request) -> Response:
-        self.ctx.authorize(request)
         await self.ctx.publisher.delete(asset_name(request))
         return Response(status_code=204)
 
     async def put(self, request: Request) -> Response:
         body = upload_body(request, self.ctx.settings.read_timeout)
-        self.ctx.authorize(request)
 
         async def receive(open_upload: OpenUpload) -> str | None:
             await receive_raw(body, await open_upload(asset_name(request)))
@@ -80,7 +77,6 @@ class Assets:
 
     async def post(self, request: Request) -> Response:
         body = upload_body(request, self.ctx.settings.read_timeout)
-        self.ctx.authorize(request)
         content_type = request.headers.get("content-type", "")
 
         async def receive(open_upload: OpenUpload) -> str | None:
@@ -125,14 +121,6 @@ class Assets:
             Route(ASSET_PATH, self.put, methods=["PUT"]),
             Route(ASSET_PATH, self.delete, methods=["DELETE"]),
         ]
-
-
-def upload_body(request: Request, idle_timeout: float) -> Body:
-    """The request body, remembered in the scope so an error answered before it was read
-    to the end closes the connection (see asgi.py)."""
-    body = Body(request.stream(), idle_timeout)
-    request.scope.setdefault("state", {})["upload_body"] = body
-    return body
 
 
 def asset_name(request: Request, prefix: str = "/assets/", param: str = "filename") -> str:

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from .. import github
-from ..auth import check_bearer
+from ..access import Access, TokensFile
 from ..config import Settings
 from ..documents import DocumentCache
-from ..errors import Unauthorized
+from ..errors import HTTPError
 from ..http import base_url
 from ..metrics import Metrics
 from ..publish import Publisher
 from ..storage import Listing, Storage
+from ..uploads import Body
 
 
 @dataclass
@@ -26,6 +29,9 @@ class Context:
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.storage, self.metrics, self.settings)
+        settings = self.settings
+        tokens = TokensFile(settings.tokens_file) if settings.tokens_file else None
+        self.access = Access(settings.auth_token, tokens, settings.private, settings.repository)
 
     async def listing(self) -> Listing:
         """The root release's packages, newest first."""
@@ -39,14 +45,49 @@ class Context:
         root = self.base(request)
         return github.Links(root, root + api, repository or self.settings.repository)
 
-    def authorize(self, request: Request) -> None:
-        """Raise Unauthorized unless the request carries the write token."""
-        check_bearer(request.headers.get("authorization"), self.settings.auth_token)
+    def repository_of(self, request: Request) -> str:
+        """The repository a routed request names: its owner/repo, else the default one
+        (the root release's routes name none)."""
+        params = request.path_params
+        if "owner" in params and "repo" in params:
+            return f"{params['owner']}/{params['repo']}"
+        return self.settings.repository
 
-    def can_write(self, request: Request) -> bool:
-        """Whether the request carries the write token (for documents that say so)."""
-        try:
-            self.authorize(request)
-        except Unauthorized:
-            return False
-        return True
+    def can_write(self, request: Request, repository: str = "") -> bool:
+        """Whether the caller may write ``repository`` (by default the one the request
+        names): drafts are shown, and documents say so, only then."""
+        repository = repository or self.repository_of(request)
+        return self.access.may(request.headers.get("authorization"), repository, write=True)
+
+    def check_read(self, request: Request, repository: str) -> None:
+        self.access.check(request.headers.get("authorization"), repository, write=False)
+
+    def guard(self, route: BaseRoute) -> BaseRoute:
+        """``route`` behind the access check of the repository it names: reads of a
+        private repository need a read token, every other method a write token. Checked
+        here, once, so no endpoint can forget it."""
+        assert isinstance(route, Route)
+        inner = route.app
+        write = not (route.methods or set()) & {"GET", "HEAD"}
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive)
+            authorization = request.headers.get("authorization")
+            try:
+                self.access.check(authorization, self.repository_of(request), write)
+            except HTTPError:
+                if write:  # the refusal drains the body nobody read (asgi.refusal)
+                    upload_body(request, self.settings.read_timeout)
+                raise
+            await inner(scope, receive, send)
+
+        route.app = app
+        return route
+
+
+def upload_body(request: Request, idle_timeout: float) -> Body:
+    """The request body, remembered in the scope so an error answered before it was read
+    to the end closes the connection (see asgi.py)."""
+    body = Body(request.stream(), idle_timeout)
+    request.scope.setdefault("state", {})["upload_body"] = body
+    return body

@@ -37,7 +37,7 @@ class GraphQL:
             request, "/api/v3", f"{quote(owner, safe='')}/{quote(name, safe='')}"
         )
         repository = f"{owner}/{name}"
-        drafts = self.ctx.can_write(request)
+        drafts = self.ctx.can_write(request, repository)
         releases = await self.ctx.publisher.releases.releases(repository)
         views = [github.release_view(r) for r in releases if drafts or not r.meta.draft]
         if repository == self.ctx.settings.repository:
@@ -75,6 +75,7 @@ class GraphQL:
             return json_response(graphql.error_answer(str(problem)))
         repositories = {}
         for owner, name in query.repositories():
+            self.ctx.check_read(request, f"{owner}/{name}")
             if await self.exists(owner, name):
                 repositories[owner, name] = await self.repository(request, owner, name)
         return json_response(query.answer(repositories))

@@ -37,6 +37,7 @@ class Health:
         return PlainTextResponse("OK" + notes)
 
     async def metrics(self, request: Request) -> Response:
+        self.ctx.access.check_metrics(request.headers.get("authorization"))
         listing = await self.ctx.listing()
         text = await to_thread.run_sync(self.ctx.metrics.render, listing.packages)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -4,9 +4,12 @@ with HTML are inert on the page; an uploaded .html or .svg is never rendered inl
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -106,6 +109,56 @@ def test_token_never_appears_in_logs_answers_or_pages(
         cwd=ROOT,
     )
     assert token not in shown.stdout + shown.stderr
+
+
+def test_scoped_tokens_never_appear_in_logs_answers_pages_or_metrics(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """TOKENS_FILE tokens, plain and hashed, sent every way (Bearer, token, Basic, in a URL
+    by mistake), right and wrong, through a re-read with a broken line: none of them, nor
+    a stored hash, shows up anywhere a person or a scraper can see."""
+    plain, hashed, metrics = (
+        "scoped-Plain-7Qx-token",
+        "scoped-Hashed-9Kw-token",
+        "metrics-M3q-token-xx",
+    )
+    digest = hashlib.sha256(hashed.encode()).hexdigest()
+    tokens = tmp_path / "tokens"
+    tokens.write_text(
+        f"{plain} write:local/packages  # CI\nsha256:{digest} read:*\n{metrics} metrics\n"
+    )
+    server = start_server(env={"TOKENS_FILE": str(tokens), "PRIVATE": "1", "LOG_LEVEL": "debug"})
+    port = server.port
+    basic = base64.b64encode(f"user:{hashed}".encode()).decode()
+    answers = [
+        put_raw(port, plain, "first.bin", b"one"),
+        request(port, "PUT", "/assets/x.bin", [bearer(hashed)], b"x"),  # 403
+        request(port, "GET", "/assets/first.bin", [("Authorization", f"Basic {basic}")]),
+        request(port, "GET", "/metrics", [bearer(metrics)]),
+        request(port, "GET", "/metrics", [bearer(plain)]),  # 403
+    ]
+    for secret in (plain, hashed, metrics, digest):
+        for wrong in (secret[:-1], secret + "x", secret.upper()):
+            answers.append(
+                request(port, "GET", "/packages", [bearer(wrong), ("Accept", "text/html")])
+            )
+    for secret in (plain, hashed, metrics):
+        # A client that puts it in a URL may see it echoed; the log must not keep it.
+        for target in (f"/packages?t={quote(secret)}", f"/assets/{quote(secret)}"):
+            assert request(port, "GET", target, [bearer(hashed)]) is not None
+    for target in ("/packages", "/latest", "/repos/local/packages", "/", "/metrics"):
+        answers.append(request(port, "GET", target, [bearer(hashed), ("Accept", "text/html")]))
+        answers.append(request(port, "GET", target, [bearer(metrics)]))
+    tokens.write_text(f"{plain} write:*\n{hashed} bad-scope\n")  # re-read: refused, logged
+    time.sleep(1.5)
+    answers.append(request(port, "GET", "/latest", [bearer(plain)]))
+    server.stop(signal.SIGTERM)
+    assert any("TOKENS_FILE not re-read" in line for line in server.lines)
+    outputs = [raw_text(reply) for reply in answers if reply is not None]
+    assert {reply.status for reply in answers if reply is not None} >= {200, 201, 401, 403}
+    for text in [*outputs, server.log]:
+        for secret in (plain, hashed, metrics, digest, basic):
+            assert secret not in text
 
 
 # -- the page -------------------------------------------------------------------------------
