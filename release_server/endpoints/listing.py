@@ -56,14 +56,7 @@ class Listings:
         name stands for with its version left out (``tool.zip`` -> ``tool-1.3.zip``);
         a redirect to the file's own URL, as GitHub's ``/releases/latest/download/``."""
         wanted = asset_name(request, "/latest/download/", "name")
-        listing = await self.ctx.listing()
-        found = newest_matching(listing.packages, wanted)
-        if found is None:
-            raise NotFound(
-                f"No package named {wanted!r}, and no family of versioned names it stands "
-                "for (e.g. tool.zip for tool-1.2.zip); see /packages."
-            )
-        return RedirectResponse(self.ctx.links(request).download(found), 302)
+        return await root_latest_download(self.ctx, request, wanted)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -79,6 +72,18 @@ def newest_matching(packages: Sequence[Package], wanted: str) -> str | None:
     if any(package.name == wanted for package in packages):
         return wanted
     return next((p.name for p in packages if stable_name(p.name) == wanted), None)
+
+
+async def root_latest_download(ctx: Context, request: Request, wanted: str) -> Response:
+    """302 to the root release's file ``wanted``, or the newest of the family it stands for."""
+    listing = await ctx.listing()
+    found = newest_matching(listing.packages, wanted)
+    if found is None:
+        raise NotFound(
+            f"The root release has no package named {wanted!r}, and no family of versioned "
+            "names it stands for (e.g. tool.zip for tool-1.2.zip); see /packages."
+        )
+    return RedirectResponse(ctx.links(request).download(found), 302)
 
 
 async def release_response(ctx: Context, request: Request, links: github.Links) -> Response:

@@ -5,7 +5,8 @@ same path for writing with curl (SPEC §8.4, §8.5):
     PUT       /{owner}/{repo}/releases/download/{tag}/{name}   upload (creates the release)
     DELETE    /{owner}/{repo}/releases/download/{tag}/{name}   remove the asset
     GET/HEAD  /{owner}/{repo}/releases/latest/download/{name}  302 to the newest release's
-              asset of that name, or of the family the name stands for
+              asset of that name, or of the family the name stands for (for the default
+              repository: its root release, which REST /releases/latest answers too)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets, upload_body
 from .context import Context
-from .listing import newest_matching
+from .listing import newest_matching, root_latest_download
 
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
 LATEST = "/{owner}/{repo}/releases/latest/download/{name}"
@@ -75,6 +76,9 @@ class WebPaths:
         params = request.path_params
         repository = f"{params['owner']}/{params['repo']}"
         wanted = last_segment(request)
+        if self.api.is_default(repository):
+            # As REST /releases/latest: the default repository's latest is its root release.
+            return await root_latest_download(self.ctx, request, wanted)
         release = await self.ctx.publisher.releases.latest(repository)
         found = newest_matching(release.assets, wanted)
         if found is None:
