@@ -51,9 +51,8 @@ class GitHubApi:
         return f"{params['owner']}/{params['repo']}"
 
     def links(self, request: Request) -> github.Links:
-        params = request.path_params
-        owner, repo = quote(params["owner"], safe=""), quote(params["repo"], safe="")
-        return self.ctx.links(request, self.prefix, f"{owner}/{repo}")
+        repository = self.repository_name(request)
+        return self.ctx.links(request, self.prefix, quote_repository(repository))
 
     def is_default(self, repository: str) -> bool:
         return repository == self.ctx.settings.repository
@@ -69,7 +68,10 @@ class GitHubApi:
         """Every release of the repository the caller may see, newest first."""
         repository = self.repository_name(request)
         await self.known(repository)
-        drafts = self.ctx.can_write(request)
+        return await self.repository_views(repository, self.ctx.can_write(request))
+
+    async def repository_views(self, repository: str, drafts: bool) -> list[ReleaseView]:
+        """The releases of a known ``repository``, newest first; drafts only if asked."""
         releases = await self.ctx.publisher.releases.releases(repository)
         views = [github.release_view(r) for r in releases if drafts or not r.meta.draft]
         if self.is_default(repository):
@@ -240,6 +242,12 @@ class GitHubApi:
             Route(f"{api}/users/{{login}}", self.user),
             Route(f"{api}/users/{{login}}/{{rest:path}}", self.user_list),
         ]
+
+
+def quote_repository(repository: str) -> str:
+    """``owner/repo`` with each part percent-encoded for a URL path."""
+    owner, repo = repository.split("/")
+    return f"{quote(owner, safe='')}/{quote(repo, safe='')}"
 
 
 def page_params(request: Request) -> tuple[int, int]:

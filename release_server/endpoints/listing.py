@@ -24,10 +24,7 @@ class Listings:
         self.ctx = ctx
 
     async def packages(self, request: Request) -> Response:
-        wanted = request.query_params.get("format")
-        if wanted not in (None, "json", "html"):
-            raise Unprocessable("Unknown format: use ?format=json or ?format=html.")
-        html = wanted == "html" or (wanted is None and prefers_html(request.headers.get("accept")))
+        html = wants_html(request)
         listing = await self.ctx.listing()
         links = self.ctx.links(request)
         vary = f"Accept, {VARY_BASE_URL}"
@@ -64,6 +61,15 @@ class Listings:
             Route("/latest", self.latest),
             Route("/latest/download/{name:anytext}", self.latest_download, methods=["GET", "HEAD"]),
         ]
+
+
+def wants_html(request: Request) -> bool:
+    """``?format=html``, or no ``?format`` and an Accept that ranks HTML above JSON
+    (browsers); ``?format=json`` and everything else get JSON. 422 for another format."""
+    wanted = request.query_params.get("format")
+    if wanted not in (None, "json", "html"):
+        raise Unprocessable("Unknown format: use ?format=json or ?format=html.")
+    return wanted == "html" or (wanted is None and prefers_html(request.headers.get("accept")))
 
 
 def newest_matching(packages: Sequence[Package], wanted: str) -> str | None:

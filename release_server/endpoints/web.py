@@ -11,22 +11,24 @@ same path for writing with curl (SPEC §8.4, §8.5):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import unquote_to_bytes
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import feeds, page
+from .. import feeds, github, page, page_releases
 from ..errors import InvalidName, NotFound
 from ..github import ReleaseView
 from ..names import check_name
-from ..package import iso_utc
 from ..releases import check_release
 from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets, upload_body
 from .context import Context
+from .home import release_rows
 from .listing import newest_matching, root_latest_download
 
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
@@ -89,21 +91,35 @@ class WebPaths:
         return RedirectResponse(self.ctx.links(request).download(found, release.key), 302)
 
     async def page(self, request: Request) -> Response:
-        """The release's ``html_url``: a page of its assets."""
+        """The release's ``html_url``: its notes and files, as /packages shows files."""
         params = request.path_params
-        repository = f"{params['owner']}/{params['repo']}"
+        repository = self.api.repository_name(request)
         check_release(params["owner"], params["repo"], params["tag"])
         release = await self.ctx.publisher.releases.release(repository, params["tag"])
         if release.meta.draft and not self.ctx.can_write(request):
             raise NotFound(f"No release tagged {release.tag!r} in {repository}.")
-        links = self.ctx.links(request)
-        html = page.render_release(
-            f"{repository} {release.meta.name}",
-            release.assets,
-            lambda name: links.download(name, release.key),
-            links.root,
-        )
+        links = self.api.links(request)
+        view = github.release_view(release)
+        latest = await self.latest_tag(repository)
+        (row,) = release_rows([view], links)
+        row = replace(row, latest=view.tag == latest)
+        html = await to_thread.run_sync(
+            lambda: page_releases.render_release(
+                repository, row, view.body, view.assets,
+                lambda name: links.download(name, release.key),
+                base_url=links.root, api_url=f"{links.root}/repos/{links.repository}",
+            )
+        )  # fmt: skip
         return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
+
+    async def latest_tag(self, repository: str) -> str | None:
+        """The tag /releases/latest answers for ``repository`` (None if there is none)."""
+        if self.api.is_default(repository):
+            return github.TAG
+        try:
+            return (await self.ctx.publisher.releases.latest(repository)).tag
+        except NotFound:
+            return None
 
     async def published(self, request: Request) -> tuple[str, list[ReleaseView]]:
         """The repository and its releases below the root that are not drafts."""
@@ -117,14 +133,15 @@ class WebPaths:
         return Response(body, media_type="application/atom+xml")
 
     async def list_page(self, request: Request) -> Response:
-        repository, views = await self.published(request)
+        """The repository's releases, newest first (for the default repository, its root
+        release too, which links to /packages)."""
+        repository = self.api.repository_name(request)
+        views = [view for view in await self.api.views(request) if not view.draft]
         links = self.api.links(request)
-        rows = [
-            (view.tag, view.name, links.html(view.tag), iso_utc(view.created_ns),
-             view.prerelease, len(view.assets))
-            for view in views
-        ]  # fmt: skip
-        html = page.render_release_list(f"{repository} releases", rows, links.root)
+        html = page_releases.render_release_list(
+            repository, release_rows(views, links), base_url=links.root,
+            api_url=f"{links.root}/repos/{links.repository}",
+        )  # fmt: skip
         return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
 
     def routes(self) -> list[BaseRoute]:
