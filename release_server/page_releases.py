@@ -42,6 +42,7 @@ class RepositoryRow:
     releases: int  # published ones
     latest: ReleaseRow | None
     updated_at: str | None  # its newest release's creation time
+    updated_ns: int = 0  # the same, to sort by
 
 
 def render_index(
@@ -166,7 +167,7 @@ def _badges(release: ReleaseRow) -> str:
     badges = [("latest", "Latest")] if release.latest else []
     badges += [("pre", "Pre-release")] if release.prerelease else []
     badges += [("draft", "Draft")] if release.draft else []
-    return "".join(f'<span class="badge {kind}">{text}</span>' for kind, text in badges)
+    return "".join(f' <span class="badge {kind}">{text}</span>' for kind, text in badges)
 
 
 def _time(created_at: str | None) -> str:

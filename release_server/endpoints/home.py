@@ -41,18 +41,19 @@ class Home:
     async def repository_row(self, request: Request, repository: str) -> RepositoryRow:
         quoted = quote_repository(repository)
         links = self.ctx.links(request, "", quoted)
-        rows = release_rows(await self.api.repository_views(repository, False), links)
+        views = await self.api.repository_views(repository, False)
+        rows = release_rows(views, links)
         latest = next((row for row in rows if row.latest), None)
         updated = rows[0].created_at if rows else None
         return RepositoryRow(repository, f"{links.root}/{quoted}/releases", len(rows),
-                             latest, updated)  # fmt: skip
+                             latest, updated, views[0].created_ns if views else 0)  # fmt: skip
 
     async def index(self, request: Request) -> Response:
         html = wants_html(request)
         default = self.ctx.settings.repository
         names = [n for n in await self.ctx.publisher.releases.repositories() if n != default]
         repositories = [await self.repository_row(request, name) for name in names]
-        repositories.sort(key=lambda row: row.updated_at or "", reverse=True)
+        repositories.sort(key=lambda row: -row.updated_ns)
         root = await self.repository_row(request, default)
         links = self.ctx.links(request)
         if root.latest is not None:  # the default repository's own page lists its releases
