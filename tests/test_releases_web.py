@@ -206,3 +206,35 @@ def test_the_default_repository_s_latest_download_is_its_root_release(
     assert requests.get(f"{latest}/app.zip", timeout=10).content == b"root newer"
     missing = requests.get(f"{latest}/app-9.0.zip", timeout=10)
     assert missing.status_code == 404 and "root release" in missing.json()["detail"]
+
+
+def test_cached_release_lists_follow_writes_of_other_processes_at_once(start_server) -> None:
+    """Each server keeps a repository's releases between requests (1,000 releases are too
+    many to read per request), revalidated against the repository's stamp, which every
+    write by any process changes; a hand edit inside a release shows within seconds."""
+    one = start_server()
+    two = start_server(storage=one.storage)
+    releases = "/repos/acme/tool/releases"
+    put(one, "v1.0.0", "a.zip", b"a")
+    assert [r["tag_name"] for r in requests.get(two.url + releases, timeout=10).json()] == [
+        "v1.0.0"]  # fmt: skip
+    for server, tag in ((one, "v1.1.0"), (two, "v1.2.0"), (one, "v1.3.0")):
+        put(server, tag, "a.zip", tag.encode())
+        for reader in (one, two):
+            listed = requests.get(reader.url + releases, timeout=10).json()
+            assert listed[0]["tag_name"] == tag
+            latest = requests.get(f"{reader.url}/acme/tool/releases/latest/download/a.zip",
+                                  timeout=10)  # fmt: skip
+            assert latest.content == tag.encode()
+    assert requests.delete(f"{two.url}{WEB}/v1.3.0/a.zip", headers=two.auth(), timeout=10).ok
+    assets = requests.get(one.url + releases, timeout=10).json()[0]["assets"]
+    assert assets == []
+    (one.storage / "acme" / "tool" / "v1.2.0" / "by-hand.txt").write_bytes(b"hand")
+    deadline = time.monotonic() + 10
+    while True:
+        listed = requests.get(one.url + releases, timeout=10).json()
+        names = [a["name"] for r in listed if r["tag_name"] == "v1.2.0" for a in r["assets"]]
+        if "by-hand.txt" in names:
+            break
+        assert time.monotonic() < deadline, names
+        time.sleep(0.2)

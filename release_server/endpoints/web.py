@@ -20,10 +20,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import feeds, github, page, page_releases
+from ..documents import cached_response
 from ..errors import InvalidName, NotFound
-from ..github import ReleaseView
 from ..names import check_name
 from ..releases import check_release
+from ..storage import Listing
 from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets, upload_body
@@ -121,16 +122,18 @@ class WebPaths:
         except NotFound:
             return None
 
-    async def published(self, request: Request) -> tuple[str, list[ReleaseView]]:
-        """The repository and its releases below the root that are not drafts."""
-        repository = self.api.repository_name(request)
-        views = [view for view in await self.api.views(request) if view.key and not view.draft]
-        return repository, views
-
     async def feed(self, request: Request) -> Response:
-        repository, views = await self.published(request)
-        body = feeds.releases_feed(repository, views, self.api.links(request))
-        return Response(body, media_type="application/atom+xml")
+        """The atom feed, built once per version of the releases (it names every one)."""
+        repository = self.api.repository_name(request)
+        await self.api.known(repository)
+        views, version = await self.api.versioned_views(repository, False)
+        links = self.api.links(request)
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, version), "feed", f"{links.root} {links.repository}",
+            lambda: feeds.releases_feed(repository, [v for v in views if v.key], links),
+            encode=bytes,
+        )  # fmt: skip
+        return cached_response(request, body, etag, "application/atom+xml")
 
     async def list_page(self, request: Request) -> Response:
         """The repository's releases, newest first (for the default repository, its root
