@@ -98,6 +98,8 @@ def main() -> int:
         ("latest release", "/repos/acme/tool/releases/latest"),
         ("release by tag", f"/repos/acme/tool/releases/tags/{middle}"),
         ("atom feed", "/acme/tool/releases.atom"),
+        ("releases page (HTML)", "/acme/tool/releases"),
+        ("index /", "/"),
         ("latest download (302)", "/acme/tool/releases/latest/download/tool-linux-amd64.tar.gz"),
         ("download by tag", f"/acme/tool/releases/download/{middle}/checksums.txt"),
     ]

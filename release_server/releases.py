@@ -55,15 +55,25 @@ class Releases:
         self.max_versions = max_versions
         self._cache: dict[str, _Snapshot] = {}
         self._locks: dict[str, anyio.Lock] = {}
+        #: (stamps of the root and the owners, when read, owners, owner/repo found).
+        self._levels: tuple[tuple[int, ...], int, list[str], list[str]] = ((), 0, [], [])
 
     async def repositories(self) -> list[str]:
-        """``owner/repo`` of every repository that has at least one release."""
-        found = []
-        for owner in await self.storage.children(""):
-            for repo in await self.storage.children(owner):
-                if await self.storage.children(f"{owner}/{repo}"):
-                    found.append(f"{owner}/{repo}")
-        return found
+        """``owner/repo`` of every repository that has at least one release. The levels
+        are listed again when the root's or an owner's stamp changes (a level added or
+        removed), else at most every ``REVALIDATE_NS``: the root may hold many packages."""
+        key, read_ns, owners, candidates = self._levels
+        fresh = time.monotonic_ns() - read_ns < REVALIDATE_NS
+        if not fresh or key != await self._levels_key(owners):
+            owners = await self.storage.children("")
+            key = await self._levels_key(owners)
+            candidates = [f"{owner}/{repo}" for owner in owners
+                          for repo in await self.storage.children(owner)]  # fmt: skip
+            self._levels = (key, time.monotonic_ns(), owners, candidates)
+        return [name for name in candidates if await self.has_releases(name)]
+
+    async def _levels_key(self, owners: list[str]) -> tuple[int, ...]:
+        return (await self.storage.stamp(""), *[await self.storage.stamp(o) for o in owners])
 
     async def release(self, repository: str, tag: str) -> Release:
         """One release (drafts included). Raises NotFound."""

@@ -20,17 +20,23 @@ from .api import GitHubApi, quote_repository
 from .listing import wants_html
 
 
-def release_rows(views: Sequence[ReleaseView], links: github.Links) -> list[ReleaseRow]:
-    """``views`` (newest first) as the pages show them, the one /releases/latest answers
-    marked: the root release in the default repository, else the newest published
-    release that is not a pre-release."""
+def latest_view(views: Sequence[ReleaseView]) -> ReleaseView | None:
+    """The one of ``views`` (newest first) that /releases/latest answers: the root release
+    in the default repository, else the newest published release not a pre-release."""
     root = next((view for view in views if not view.key), None)
-    latest = root or next((v for v in views if not (v.draft or v.prerelease)), None)
-    return [
-        ReleaseRow(view.tag, view.name, links.html(view.tag), iso_utc(view.created_ns),
-                   view.prerelease, view.draft, view is latest, len(view.assets))
-        for view in views
-    ]  # fmt: skip
+    return root or next((v for v in views if not (v.draft or v.prerelease)), None)
+
+
+def release_row(view: ReleaseView, links: github.Links, latest: bool) -> ReleaseRow:
+    """A release as the pages show it."""
+    return ReleaseRow(view.tag, view.name, links.html(view.tag), iso_utc(view.created_ns),
+                      view.prerelease, view.draft, latest, len(view.assets))  # fmt: skip
+
+
+def release_rows(views: Sequence[ReleaseView], links: github.Links) -> list[ReleaseRow]:
+    """``views`` (newest first) as the pages show them, the latest marked."""
+    latest = latest_view(views)
+    return [release_row(view, links, view is latest) for view in views]
 
 
 class Home:
@@ -42,10 +48,10 @@ class Home:
         quoted = quote_repository(repository)
         links = self.ctx.links(request, "", quoted)
         views = await self.api.repository_views(repository, False)
-        rows = release_rows(views, links)
-        latest = next((row for row in rows if row.latest), None)
-        updated = rows[0].created_at if rows else None
-        return RepositoryRow(repository, f"{links.root}/{quoted}/releases", len(rows),
+        newest = latest_view(views)
+        latest = release_row(newest, links, True) if newest else None
+        updated = iso_utc(views[0].created_ns) if views else None
+        return RepositoryRow(repository, f"{links.root}/{quoted}/releases", len(views),
                              latest, updated, views[0].created_ns if views else 0)  # fmt: skip
 
     async def index(self, request: Request) -> Response:

@@ -11,7 +11,6 @@ same path for writing with curl (SPEC §8.4, §8.5):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import unquote_to_bytes
 
 from anyio import to_thread
@@ -29,7 +28,7 @@ from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets, upload_body
 from .context import Context
-from .home import release_rows
+from .home import release_row, release_rows
 from .listing import newest_matching, root_latest_download
 
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
@@ -102,8 +101,7 @@ class WebPaths:
         links = self.api.links(request)
         view = github.release_view(release)
         latest = await self.latest_tag(repository)
-        (row,) = release_rows([view], links)
-        row = replace(row, latest=view.tag == latest)
+        row = release_row(view, links, view.tag == latest)
         html = await to_thread.run_sync(
             lambda: page_releases.render_release(
                 repository, row, view.body, view.assets,
@@ -137,15 +135,22 @@ class WebPaths:
 
     async def list_page(self, request: Request) -> Response:
         """The repository's releases, newest first (for the default repository, its root
-        release too, which links to /packages)."""
+        release too, which links to /packages); built once per version of the releases."""
         repository = self.api.repository_name(request)
-        views = [view for view in await self.api.views(request) if not view.draft]
+        await self.api.known(repository)
+        views, version = await self.api.versioned_views(repository, False)
         links = self.api.links(request)
-        html = page_releases.render_release_list(
-            repository, release_rows(views, links), base_url=links.root,
-            api_url=f"{links.root}/repos/{links.repository}",
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, version), "releases page", f"{links.root} {links.repository}",
+            lambda: page_releases.render_release_list(
+                repository, release_rows(views, links), base_url=links.root,
+                api_url=f"{links.root}/repos/{links.repository}",
+            ),
+            encode=str.encode,
         )  # fmt: skip
-        return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
+        response = cached_response(request, body, etag, "text/html")
+        response.headers.update(page.PAGE_HEADERS)
+        return response
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -53,6 +53,8 @@ class DirectoryStorage(Storage):
         self.meta = MetaDir(root)
         self.skipped = Skipped()
         self.listings = Listings(self.path, self.meta, self.skipped, self._open)
+        #: Writes this process made below each repository (part of its stamp).
+        self._writes: dict[str, int] = {}
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/")) if key else self.root
@@ -227,20 +229,25 @@ class DirectoryStorage(Storage):
         )
 
     async def stamp(self, repository: str) -> int:
-        """The repository directory's mtime (a stat: no thread needed)."""
+        """The repository directory's mtime (a stat: no thread needed), combined with this
+        process's own count of writes below it: on a file system whose timestamps are
+        coarser than two writes, this process still sees each of its own at once."""
         try:
-            return os.stat(self.path(repository)).st_mtime_ns
+            mtime = os.stat(self.path(repository)).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
             return 0
+        return hash((mtime, self._writes.get(repository, 0))) or 1
 
     def _touch(self, key: str) -> None:
         """Set the mtime of the repository ``key`` lies in to now, to the nanosecond (the
         kernel's own stamp may be a tick coarse), after a write below it: its stamp."""
         parts = key.split("/")
         if len(parts) >= 3:
+            repository = "/".join(parts[:2])
+            self._writes[repository] = self._writes.get(repository, 0) + 1
             now = time.time_ns()
             with contextlib.suppress(OSError):
-                os.utime(self.path("/".join(parts[:2])), ns=(now, now))
+                os.utime(self.path(repository), ns=(now, now))
 
     async def read_meta(self, release: str) -> bytes | None:
         path = self.path(release) / META_FILE
