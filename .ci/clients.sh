@@ -3,6 +3,11 @@
 #
 #   @octokit/rest  (npm)  octokit, as GitHub Actions scripts and semantic-release use it;
 #                         tests/clients/octokit_flow.mjs runs with it (tests/test_octokit.py)
+#   electron-updater (npm) its update providers, without Electron
+#                         (tests/clients/electron_updater_flow.js, tests/test_updaters.py)
+#   @jdxcode/mise-linux-x64 (npm) the mise binary for linux-x64 (bin/mise; tests/test_updaters.py)
+#                         (the platform package directly: `@jdxcode/mise` only picks it in an
+#                         install script, and scripts stay off)
 #
 # They go to a cache dir (RELEASE_SERVER_TOOLS, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/release-server-tools), into node-clients/; the tests look
@@ -13,7 +18,10 @@ set -euo pipefail
 TOOLS="${RELEASE_SERVER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/release-server-tools}"
 PREFIX="$TOOLS/node-clients"
 # Exact versions: name and version, installed as name@version.
-NPM_PACKAGES=("@octokit/rest 22.0.1")
+NPM_PACKAGES=("@octokit/rest 22.0.1" "electron-updater 6.8.10")
+if [[ "$(uname -s)-$(uname -m)" == "Linux-x86_64" ]]; then
+    NPM_PACKAGES+=("@jdxcode/mise-linux-x64 2026.9.15")
+fi
 
 run() {
     echo "+ $*" >&2

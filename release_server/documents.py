@@ -11,6 +11,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -33,16 +34,22 @@ class DocumentCache:
         self._bytes = 0
 
     async def get(
-        self, listing: Listing, kind: str, key: str, build: Callable[[], object]
+        self,
+        listing: Listing,
+        kind: str,
+        key: str,
+        build: Callable[[], Any],
+        encode: Callable[[Any], bytes] = json_bytes,
     ) -> tuple[bytes, str]:
-        """The body and ETag of a document, built in a worker thread if not cached (a large
-        one takes a while, and the event loop keeps serving meanwhile)."""
+        """The body and ETag of a document (``encode(build())``: JSON unless told), built
+        in a worker thread if not cached (a large one takes a while, and the event loop
+        keeps serving meanwhile)."""
         cache_key = (kind, key)
         entry = self._entries.get(cache_key)
         if entry is not None and entry.version == listing.version:
             self._entries.move_to_end(cache_key)
             return entry.body, entry.etag
-        body = await to_thread.run_sync(lambda: json_bytes(build()))
+        body = await to_thread.run_sync(lambda: encode(build()))
         etag = body_etag(body)
         self._store(cache_key, _Entry(listing.version, body, etag))
         return body, etag

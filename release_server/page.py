@@ -27,12 +27,16 @@ __all__ = [
     "PAGE_HEADERS",
     "SCRIPT",
     "Family",
+    "command",
+    "document",
+    "files_table",
     "group_families",
     "human_size",
     "render_page",
-    "render_release",
-    "render_release_list",
 ]
+
+#: A file's download URL from its name.
+Download = Callable[[str], str]
 
 
 def _hash(source: str) -> str:
@@ -113,15 +117,14 @@ def group_families(packages: Sequence[Package]) -> list[Family]:
     return families
 
 
-def _cells(package: Package, version: str | None, base_url: str, extra: str = "") -> str:
+def _cells(package: Package, version: str | None, href: str, extra: str = "") -> str:
     name = escape(package.name)
-    href = escape(f"{base_url}/assets/{quote(package.name, safe='')}")
     created = package.created_at
     shown = escape(version) if version else "\u2014"  # an em dash: no version
     # The hash shows its first 12 digits and opens to all 64. Its Copy button, like the link
     # buttons, is added by the script (which alone can copy): ~100 bytes saved per row.
     return (
-        f'<td><a href="{href}" download>{name}</a>{extra}</td>'
+        f'<td><a href="{escape(href)}" download>{name}</a>{extra}</td>'
         f"<td>{shown}</td>"
         f"<td>{human_size(package.size)}</td>"
         f'<td><time datetime="{created}">{created[:10]} {created[11:19]} UTC</time></td>'
@@ -131,7 +134,7 @@ def _cells(package: Package, version: str | None, base_url: str, extra: str = ""
     )
 
 
-def _family(family: Family, base_url: str) -> str:
+def _family(family: Family, download: Download) -> str:
     newest, *older = family.files
     stable = f' data-stable="{escape(quote(family.stable, safe=""))}"' if family.stable else ""
     more = ""
@@ -140,9 +143,9 @@ def _family(family: Family, base_url: str) -> str:
         more = f'<details class="more"><summary>{len(older):,} {words}</summary></details>'
     return (
         f"<tbody><tr{stable}>"
-        + _cells(newest, family.versions[0], base_url, more)
+        + _cells(newest, family.versions[0], download(newest.name), more)
         + "".join(
-            "<tr>" + _cells(package, version, base_url)
+            "<tr>" + _cells(package, version, download(package.name))
             for package, version in zip(older, family.versions[1:], strict=True)
         )
         + "</tbody>\n"
@@ -155,105 +158,82 @@ def _count(families: int, packages: int) -> str:
     return f"{families:,} {family_word}, {packages:,} {package_word}"
 
 
-def _command(text: str, label: str) -> str:
+def command(text: str, label: str) -> str:
+    """A shell command in a box with its Copy button."""
     return (
         f'<div class="cmd"><code>{escape(text)}</code>'
         f'<button type="button" class="copy" aria-label="{label}">Copy</button></div>'
     )
 
 
-def render_page(packages: Sequence[Package], *, base_url: str) -> str:
-    """The whole page; ``packages`` come sorted newest first and keep that order."""
-    base = escape(base_url)
-    if packages:
-        families = group_families(packages)
-        body = (
-            '<p class="hint">Fetch the newest release as JSON:</p>'
-            + _command(f"curl -fsSL {base_url}/latest", "Copy the curl command")
-            + '<div class="tools" hidden><label for="filter">Filter</label>'
-            '<input id="filter" name="q" type="search" placeholder="Part of a name" '
-            'autocomplete="off" spellcheck="false" aria-describedby="count">'
-            f'<p id="count" role="status">{_count(len(families), len(packages))}</p></div>\n'
-            "<table><caption>Packages by family, newest first; older versions under each"
-            "</caption><thead><tr>"
-            '<th scope="col">Name</th><th scope="col">Version</th><th scope="col">Size</th>'
-            '<th scope="col">Uploaded</th><th scope="col">Downloads</th>'
-            '<th scope="col">SHA-256</th></tr></thead>\n'
-            + "".join(_family(family, base_url) for family in families)
-            + '</table>\n<p id="none" class="empty" hidden>No package name matches '
-            "the filter.</p>\n"
-            '<p class="hint note">A stable link always downloads the newest file of its '
-            "family: <code>"
-            + escape(f"{base_url}/latest/download/")
-            + "</code> and the name without its version.</p>\n"
-        )
-    else:
-        body = (
-            '<section class="empty"><h2>No packages yet</h2>'
-            '<p class="hint">Upload one with a token (replace <code>$TOKEN</code> and the '
-            "file):</p>"
-            + _command(
-                f'curl -fsS -H "Authorization: Bearer $TOKEN" -F file=@dist/app.zip '
-                f"{base_url}/upload",
-                "Copy the upload command",
-            )
-            + "</section>\n"
-        )
+def files_table(packages: Sequence[Package], download: Download, latest: str) -> str:
+    """The filter and the table of ``packages`` (newest first) by family, as /packages shows
+    them; ``download(name)`` is a file's URL and ``latest`` the stable links' base
+    (``.../latest/download/``)."""
+    families = group_families(packages)
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        '<meta name="color-scheme" content="light dark">'
-        f'<link rel="icon" href="{ICON}">'
-        f"<title>Packages · release-server</title><style>{CSS}</style></head>\n"
-        f"<body><main><h1>Packages</h1>\n{body}</main>\n"
-        f'<footer><a href="{base}/packages?format=json">JSON</a> · '
-        f'<a href="{base}/latest">Latest release</a> · '
-        f'<a href="{base}/openapi.yaml">API</a></footer>\n'
-        f"<script>{SCRIPT}</script></body></html>\n"
+        '<div class="tools" hidden><label for="filter">Filter</label>'
+        '<input id="filter" name="q" type="search" placeholder="Part of a name" '
+        'autocomplete="off" spellcheck="false" aria-describedby="count">'
+        f'<p id="count" role="status">{_count(len(families), len(packages))}</p></div>\n'
+        f'<table class="files" data-latest="{escape(latest)}">'
+        "<caption>Packages by family, newest first; older versions under each"
+        "</caption><thead><tr>"
+        '<th scope="col">Name</th><th scope="col">Version</th><th scope="col">Size</th>'
+        '<th scope="col">Uploaded</th><th scope="col">Downloads</th>'
+        '<th scope="col">SHA-256</th></tr></thead>\n'
+        + "".join(_family(family, download) for family in families)
+        + '</table>\n<p id="none" class="empty" hidden>No package name matches '
+        "the filter.</p>\n"
+        '<p class="hint note">A stable link always downloads the newest file of its '
+        f"family: <code>{escape(latest)}</code> and the name without its version.</p>\n"
     )
 
 
-def render_release(
-    title: str, packages: Sequence[Package], download: Callable[[str], str], base_url: str
-) -> str:
-    """The page of one release below the root (its ``html_url``): its assets with their
-    download links, sizes, upload times and hashes; no script."""
-    rows = "".join(
-        f'<tr><td><a href="{escape(download(p.name))}" download>{escape(p.name)}</a></td>'
-        f"<td>{human_size(p.size)}</td><td>{_time(p.created_at)}</td>"
-        f"<td><code>{escape(p.sha256)}</code></td></tr>\n"
-        for p in packages
-    )
-    return _plain_page(title, ("Name", "Size", "Uploaded", "SHA-256"), rows, base_url)
-
-
-def render_release_list(
-    title: str, releases: Sequence[tuple[str, str, str, str, bool, int]], base_url: str
-) -> str:
-    """The page of a repository's releases: (tag, name, page URL, created_at, pre-release,
-    asset count) each, newest first; no script."""
-    rows = "".join(
-        f'<tr><td><a href="{escape(url)}">{escape(tag)}</a></td><td>{escape(name)}'
-        f"{' (pre-release)' if prerelease else ''}</td><td>{_time(created)}</td>"
-        f"<td>{count:,}</td></tr>\n"
-        for tag, name, url, created, prerelease, count in releases
-    )
-    return _plain_page(title, ("Tag", "Name", "Created", "Assets"), rows, base_url)
-
-
-def _time(created_at: str) -> str:
-    return f'<time datetime="{created_at}">{created_at[:10]} {created_at[11:19]} UTC</time>'
-
-
-def _plain_page(title: str, columns: Sequence[str], rows: str, base_url: str) -> str:
-    head = "".join(f'<th scope="col">{escape(column)}</th>' for column in columns)
+def document(title: str, body: str, footer: Sequence[tuple[str, str]]) -> str:
+    """A whole page: ``title`` as its heading, ``body`` (markup), the ``footer`` links
+    (URL, text), the inline CSS and script."""
+    links = " · ".join(f'<a href="{escape(url)}">{escape(text)}</a>' for url, text in footer)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="color-scheme" content="light dark">'
         f'<link rel="icon" href="{ICON}">'
         f"<title>{escape(title)} · release-server</title><style>{CSS}</style></head>\n"
-        f"<body><main><h1>{escape(title)}</h1>\n"
-        f"<table><thead><tr>{head}</tr></thead><tbody>\n{rows}</tbody></table>\n</main>\n"
-        f'<footer><a href="{escape(base_url)}/packages">Packages</a></footer></body></html>\n'
+        f"<body><main><h1>{escape(title)}</h1>\n{body}</main>\n"
+        f"<footer>{links}</footer>\n"
+        f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+def render_page(packages: Sequence[Package], *, base_url: str) -> str:
+    """The whole page; ``packages`` come sorted newest first and keep that order."""
+    if packages:
+        body = (
+            '<p class="hint">Fetch the newest release as JSON:</p>'
+            + command(f"curl -fsSL {base_url}/latest", "Copy the curl command")
+            + files_table(
+                packages,
+                lambda name: f"{base_url}/assets/{quote(name, safe='')}",
+                f"{base_url}/latest/download/",
+            )
+        )
+    else:
+        body = (
+            '<section class="empty"><h2>No packages yet</h2>'
+            '<p class="hint">Upload one with a token (replace <code>$TOKEN</code> and the '
+            "file):</p>"
+            + command(
+                f'curl -fsS -H "Authorization: Bearer $TOKEN" -F file=@dist/app.zip '
+                f"{base_url}/upload",
+                "Copy the upload command",
+            )
+            + "</section>\n"
+        )
+    footer = [
+        (f"{base_url}/packages?format=json", "JSON"),
+        (f"{base_url}/latest", "Latest release"),
+        (f"{base_url}/", "Repositories"),
+        (f"{base_url}/openapi.yaml", "API"),
+    ]
+    return document("Packages", body, footer)

@@ -1,12 +1,14 @@
 """The page's inline CSS, script and icon: constants, never built from data, so the
 Content-Security-Policy can name each by its sha256 (see ``page.PAGE_HEADERS``).
 
-The markup they work on (``page.render_page``): one ``<tbody>`` per family. Its first row is
-the family's newest file; in its name cell, ``<details class="more">`` toggles the rows after
-it (the older versions, shown by CSS through ``:has``, so it works without the script). A row
-with ``data-stable`` has a stable link: ``{base}/latest/download/{data-stable}``, where base is
-the name link's href before ``/assets/``. Cells: name, version, size, uploaded, downloads,
-SHA-256. The script adds the Copy buttons and runs the filter.
+The markup they work on (``page.files_table``): a ``<table class="files">`` with one
+``<tbody>`` per family. Its first row is the family's newest file; in its name cell,
+``<details class="more">`` toggles the rows after it (the older versions, shown by CSS through
+``:has``, so it works without the script). A row with ``data-stable`` has a stable link: the
+table's ``data-latest`` followed by ``data-stable``. Cells: name, version, size, uploaded,
+downloads, SHA-256. The script adds the Copy buttons and runs the filter. Other tables
+(``class="list"``: repositories, releases) are plain rows whose cells name themselves with
+``data-label`` on narrow screens.
 """
 
 from __future__ import annotations
@@ -44,14 +46,24 @@ th,td{padding:.5rem .625rem;text-align:left;vertical-align:baseline;white-space:
 thead th{background:var(--head);font-size:.875rem;border-bottom:1px solid var(--line)}
 tbody{border-bottom:1px solid var(--line)}
 td:first-child{white-space:normal;overflow-wrap:anywhere;width:100%}
-tr:first-child td:first-child>a{font-weight:600}
-td:nth-child(3),td:nth-child(5),th:nth-child(3),th:nth-child(5){text-align:right;\
+.files tr:first-child td:first-child>a{font-weight:600}
+.files :is(td,th):is(:nth-child(3),:nth-child(5)),.list .num{text-align:right;\
 font-variant-numeric:tabular-nums}
-tbody:not(:has(.more[open])) tr+tr{display:none}
-tr+tr{background:var(--old);font-size:.9375rem}
-tr+tr td{padding-top:.3125rem;padding-bottom:.3125rem}
-tr+tr td:first-child{padding-left:2rem}
-tr+tr:last-child td{padding-bottom:.625rem}
+.files tbody:not(:has(.more[open])) tr+tr{display:none}
+.files tr+tr{background:var(--old);font-size:.9375rem}
+.files tr+tr td{padding-top:.3125rem;padding-bottom:.3125rem}
+.files tr+tr td:first-child{padding-left:2rem}
+.files tr+tr:last-child td{padding-bottom:.625rem}
+.list tr+tr{border-top:1px solid var(--line)}
+.list td:first-child>a{font-weight:600}
+h2{font-size:1.125rem;margin:1.5rem 0 .5rem}
+.meta{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:baseline;color:var(--muted);\
+margin:0 0 .75rem}
+.badge{display:inline-block;padding:0 .5rem;margin-left:.5rem;border:1px solid var(--line);\
+border-radius:1rem;font-size:.75rem;font-weight:600;color:var(--muted);vertical-align:.0625rem}
+.badge.latest{color:var(--ok);border-color:var(--ok)}
+.notes{white-space:pre-wrap;overflow-wrap:anywhere;margin:0 0 1rem;padding:.75rem;\
+border-left:3px solid var(--line);background:var(--head)}
 .acts{display:flex;flex-wrap:wrap;align-items:center;gap:.25rem .5rem;margin:.25rem 0 .125rem;\
 font-size:.8125rem}
 .acts button{font-size:inherit;min-width:0;padding:0 .5rem;color:var(--muted)}
@@ -82,19 +94,21 @@ tr::after{content:"";flex-basis:100%}
 td{display:block;padding:0!important;white-space:normal;text-align:left!important;order:1}
 td:first-child{display:contents}
 td:first-child>a{font-size:1.0625rem;order:0}
-td:nth-child(4),td:last-child{flex-basis:100%}
-td:nth-child(4){order:2}
-td:nth-child(2)::before{content:"Version ";color:var(--muted)}
-td:nth-child(3)::before{content:"Size ";color:var(--muted)}
-td:nth-child(4)::before{content:"Uploaded ";color:var(--muted)}
-td:nth-child(5)::before{content:"Downloads ";color:var(--muted)}
-td:last-child{order:3;display:flex;flex-wrap:wrap;align-items:baseline;gap:.25rem .5rem}
-td:last-child::before{content:"SHA-256";color:var(--muted);white-space:nowrap}
+.files td:nth-child(4),.files td:last-child{flex-basis:100%}
+.files td:nth-child(4){order:2}
+.files td:nth-child(2)::before{content:"Version ";color:var(--muted)}
+.files td:nth-child(3)::before{content:"Size ";color:var(--muted)}
+.files td:nth-child(4)::before{content:"Uploaded ";color:var(--muted)}
+.files td:nth-child(5)::before{content:"Downloads ";color:var(--muted)}
+.list td[data-label]::before{content:attr(data-label) " ";color:var(--muted)}
+.files td:last-child{order:3;display:flex;flex-wrap:wrap;align-items:baseline;gap:.25rem .5rem}
+.files td:last-child::before{content:"SHA-256";color:var(--muted);white-space:nowrap}
 td:last-child details{margin:0}
 .acts{order:4;flex-basis:100%;margin:.375rem 0 0;font-size:.875rem}
 .acts button{padding:.1875rem .625rem}
-tr+tr{margin:0 0 .5rem .5rem;padding:.5rem .625rem;border-left:3px solid var(--line)}
-tr+tr td:first-child>a{font-size:1rem}
+.files tr+tr{margin:0 0 .5rem .5rem;padding:.5rem .625rem;border-left:3px solid var(--line)}
+.files tr+tr td:first-child>a{font-size:1rem}
+.list td:first-child{display:block;flex-basis:100%}
 .cmd{flex-wrap:wrap}
 }
 """
@@ -147,7 +161,8 @@ function make(label, aria, url) {
   if (url) button.dataset.url = button.title = url;
   return button;
 }
-const families = Array.from(document.querySelectorAll("tbody"));
+const table = document.querySelector("table.files");
+const families = table ? Array.from(table.tBodies) : [];
 const rows = families.map((family) => Array.from(family.rows));
 const links = rows.map((family) => family.map((row) => row.cells[0].firstElementChild));
 rows.forEach((family, i) => {
@@ -162,7 +177,7 @@ rows.forEach((family, i) => {
   acts.append(make("Copy link", `Copy link to ${link.textContent}`, href));
   const stable = row.dataset.stable;
   if (stable) {
-    const url = `${href.slice(0, href.lastIndexOf("/assets/"))}/latest/download/${stable}`;
+    const url = `${table.dataset.latest}${stable}`;
     const name = decodeURIComponent(stable);
     acts.append(make("Copy stable link", `Copy stable link to the newest ${name}`, url));
   }

@@ -8,9 +8,12 @@ repository whole.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import anyio
 
 from .errors import BadRequest, NotFound, already_exists
 from .logs import log_event
@@ -23,6 +26,10 @@ logger = logging.getLogger("release_server.releases")
 MAX_OWNER, MAX_REPO = 39, 100
 #: Reserved: the root release of the default repository is tagged ``latest``.
 ROOT_TAG = "latest"
+#: How long a repository's releases are served without reading them again (unless a write
+#: changed the repository's stamp), and how many repositories are kept.
+REVALIDATE_NS = 2_000_000_000
+MAX_CACHED = 256
 
 
 def check_release(owner: str, repo: str, tag: str) -> str:
@@ -46,15 +53,27 @@ class Releases:
     def __init__(self, storage: Storage, max_versions: int) -> None:
         self.storage = storage
         self.max_versions = max_versions
+        self._cache: dict[str, _Snapshot] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+        #: (stamps of the root and the owners, when read, owners, owner/repo found).
+        self._levels: tuple[tuple[int, ...], int, list[str], list[str]] = ((), 0, [], [])
 
     async def repositories(self) -> list[str]:
-        """``owner/repo`` of every repository that has at least one release."""
-        found = []
-        for owner in await self.storage.children(""):
-            for repo in await self.storage.children(owner):
-                if await self.storage.children(f"{owner}/{repo}"):
-                    found.append(f"{owner}/{repo}")
-        return found
+        """``owner/repo`` of every repository that has at least one release. The levels
+        are listed again when the root's or an owner's stamp changes (a level added or
+        removed), else at most every ``REVALIDATE_NS``: the root may hold many packages."""
+        key, read_ns, owners, candidates = self._levels
+        fresh = time.monotonic_ns() - read_ns < REVALIDATE_NS
+        if not fresh or key != await self._levels_key(owners):
+            owners = await self.storage.children("")
+            key = await self._levels_key(owners)
+            candidates = [f"{owner}/{repo}" for owner in owners
+                          for repo in await self.storage.children(owner)]  # fmt: skip
+            self._levels = (key, time.monotonic_ns(), owners, candidates)
+        return [name for name in candidates if await self.has_releases(name)]
+
+    async def _levels_key(self, owners: list[str]) -> tuple[int, ...]:
+        return (await self.storage.stamp(""), *[await self.storage.stamp(o) for o in owners])
 
     async def release(self, repository: str, tag: str) -> Release:
         """One release (drafts included). Raises NotFound."""
@@ -68,12 +87,51 @@ class Releases:
 
     async def releases(self, repository: str) -> list[Release]:
         """Every release of ``repository``, newest first (drafts included)."""
+        return list((await self.snapshot(repository)).releases)
+
+    async def snapshot(self, repository: str) -> _Snapshot:
+        """The releases of ``repository`` with a version that changes with them. Kept while
+        the repository's stamp stays the same (every write through storage, by any process,
+        changes it) and read again at least every ``REVALIDATE_NS`` (for hand edits inside
+        a release directory and for download counts), so a request costs no read per
+        release."""
+        stamp = await self.storage.stamp(repository)
+        cached = self._cache.get(repository)
+        if cached and cached.fresh(stamp):
+            return cached
+        lock = self._locks.setdefault(repository, anyio.Lock())
+        async with lock:  # one read at a time; those who waited take its result
+            cached = self._cache.get(repository)
+            if cached and cached.fresh(stamp):
+                return cached
+            return await self._read(repository, stamp)
+
+    async def has_releases(self, repository: str) -> bool:
+        """Whether ``repository`` has a release (or had one a moment ago: a repository
+        whose directory is there and was seen with releases counts without a new read)."""
+        if not await self.storage.stamp(repository):
+            return False
+        cached = self._cache.get(repository)
+        return bool(cached.releases if cached else (await self.snapshot(repository)).releases)
+
+    async def _read(self, repository: str, stamp: int) -> _Snapshot:
+        now = time.monotonic_ns()
         found = [await self.release(repository, tag) for tag in await self._tags(repository)]
-        return sorted(found, key=lambda r: (-r.created_ns, r.tag))
+        found.sort(key=lambda r: (-r.created_ns, r.tag))
+        version = hashlib.blake2b(
+            repr([(r.tag, r.meta, r.assets) for r in found]).encode(), digest_size=12
+        ).hexdigest()
+        snapshot = _Snapshot(stamp, now, tuple(found), version)
+        if len(self._cache) >= MAX_CACHED and repository not in self._cache:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[repository] = snapshot
+        if len(self._locks) > MAX_CACHED:
+            self._locks = {name: lock for name, lock in self._locks.items() if lock.locked()}
+        return snapshot
 
     async def latest(self, repository: str) -> Release:
         """The newest published release that is not a pre-release, as GitHub defines it."""
-        for release in await self.releases(repository):
+        for release in (await self.snapshot(repository)).releases:
             if not release.meta.draft and not release.meta.prerelease:
                 return release
         raise NotFound(f"{repository} has no published release that is not a pre-release.")
@@ -146,3 +204,17 @@ class Releases:
 
     async def _tags(self, repository: str) -> list[str]:
         return await self.storage.children(repository)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The releases of one repository as read at ``read_ns`` under ``stamp``."""
+
+    stamp: int
+    read_ns: int
+    releases: tuple[Release, ...]
+    #: Changes whenever anything shown of the releases does (for document caches).
+    version: str
+
+    def fresh(self, stamp: int) -> bool:
+        return stamp == self.stamp and time.monotonic_ns() - self.read_ns < REVALIDATE_NS

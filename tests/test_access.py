@@ -225,6 +225,14 @@ def test_private_per_repository(start_server: StartServer, tokens: Path) -> None
     assert call(server, "GET", "/repos/acme/tool/releases", {}) == 401
     assert call(server, "GET", "/repos/acme/tool/releases", auth("read-acme-tool-0001")) == 200
 
+    def listed(token: str | None) -> list[str]:
+        index = requests.get(server.url + "/", headers=auth(token), timeout=10).json()
+        return [repository["full_name"] for repository in index["repositories"]]
+
+    # The index lists a private repository only to those who may read it.
+    assert listed(None) == [] and listed("read-other-thing-01") == []
+    assert listed("read-acme-tool-0001") == ["acme/tool"]
+
 
 def test_drafts_and_permissions_follow_the_scope(start_server: StartServer, tokens: Path) -> None:
     server = start_server(env={"TOKENS_FILE": str(tokens)})

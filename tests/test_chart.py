@@ -917,6 +917,8 @@ def test_notes_explain_how_to_reach_it_and_upload(helm):
     assert '-F file=@my-tool-1.0.0.tar.gz "$RELEASE_SERVER_URL/upload"' in text
     assert "$RELEASE_SERVER_URL/latest" in text
     assert "helm test --namespace apps rs" in text
+    assert '"$RELEASE_SERVER_URL/OWNER/REPO/releases/download/v1.0.0/my-tool-1.0.0.tar.gz"' in text
+    assert 'api_url = "$RELEASE_SERVER_URL/api/v3"' in text
     assert TOKEN not in text
 
 

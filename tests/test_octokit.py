@@ -12,11 +12,9 @@ node-clients. Without node (or octokit, in CI) the test is skipped (fails in CI)
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,44 +22,15 @@ from typing import Any
 import pytest
 import requests
 from conftest import ROOT, ServerProcess, StartServer
+from node_clients import NODE_CLIENTS, require
 
-TOOLS = Path(
-    os.environ.get("RELEASE_SERVER_TOOLS")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "release-server-tools"
-)
-NODE_CLIENTS = TOOLS / "node-clients"
 FLOW = ROOT / "tests" / "clients" / "octokit_flow.mjs"
 OWNER, REPO = "acme", "tool"
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail in CI, where .ci/clients.sh must have run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI runs .ci/clients.sh before the tests)")
-    pytest.skip(reason)
-
-
-@functools.cache
-def _octokit_problem() -> str | None:
-    """Why octokit cannot run here, or None. Runs .ci/clients.sh once (quick when
-    octokit is installed; it needs the npm registry otherwise)."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        return "node and npm (Node.js 20+) are needed for the octokit tests"
-    installed = subprocess.run(
-        ["bash", str(ROOT / ".ci" / "clients.sh")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    manifest = NODE_CLIENTS / "node_modules" / "@octokit" / "rest" / "package.json"
-    if installed.returncode != 0 or not manifest.is_file():
-        return f"@octokit/rest is not installed; run .ci/clients.sh:\n{installed.stderr[-2000:]}"
-    return None
-
-
 @pytest.fixture
 def octokit() -> Path:
-    problem = _octokit_problem()
-    if problem:
-        _unavailable(problem)
+    require("@octokit/rest")
     return NODE_CLIENTS
 
 

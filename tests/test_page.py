@@ -358,8 +358,9 @@ def test_a_stable_link_only_for_versioned_families() -> None:
     ]
     html = render_page([package("checksums.txt"), package("install.sh")], base_url=BASE)
     assert "data-stable" not in html
-    # The script makes the URL: the name link's href up to /assets/, then this path.
-    assert "/latest/download/${stable}" in SCRIPT
+    # The script makes the URL: the table's data-latest, then this name.
+    assert "${table.dataset.latest}${stable}" in SCRIPT
+    assert f'data-latest="{BASE}/latest/download/"' in render_page(MIXED, base_url=BASE)
 
 
 def test_the_count_says_families_and_packages() -> None:

@@ -181,3 +181,60 @@ def test_drafts_and_odd_tags_through_the_rest_api(server: ServerProcess) -> None
     for odd in ("%2E%2E", "..%2Fv1.0.0", "latest"):
         assert requests.get(f"{api}/tags/{odd}", timeout=10).status_code == 404, odd
     assert requests.get(f"{api}/tags/v1.0.0", timeout=10).json()["assets"][0]["name"] == "a.zip"
+
+
+def test_the_default_repository_s_latest_download_is_its_root_release(
+    server: ServerProcess,
+) -> None:
+    """REST ``/repos/{default}/releases/latest`` answers the root release, so its web path
+    ``/{default}/releases/latest/download/NAME`` serves the root release's files too."""
+    server.upload("app-1.0.zip", b"root one")
+    server.upload("app-1.1.zip", b"root newer")
+    below = requests.put(
+        f"{server.url}/local/packages/releases/download/v9.0.0/app-9.0.zip", data=b"below",
+        headers=server.auth(), timeout=10,
+    )  # fmt: skip
+    assert below.status_code == 201, below.text
+    rest = requests.get(f"{server.url}/repos/local/packages/releases/latest", timeout=10).json()
+    assert rest["tag_name"] == "latest"
+    urls = {asset["name"]: asset["browser_download_url"] for asset in rest["assets"]}
+    latest = f"{server.url}/local/packages/releases/latest/download"
+    for name, target in (("app.zip", "app-1.1.zip"), ("app-1.0.zip", "app-1.0.zip")):
+        answer = requests.get(f"{latest}/{name}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        assert answer.headers["location"] == urls[target]
+    assert requests.get(f"{latest}/app.zip", timeout=10).content == b"root newer"
+    missing = requests.get(f"{latest}/app-9.0.zip", timeout=10)
+    assert missing.status_code == 404 and "root release" in missing.json()["detail"]
+
+
+def test_cached_release_lists_follow_writes_of_other_processes_at_once(start_server) -> None:
+    """Each server keeps a repository's releases between requests (1,000 releases are too
+    many to read per request), revalidated against the repository's stamp, which every
+    write by any process changes; a hand edit inside a release shows within seconds."""
+    one = start_server()
+    two = start_server(storage=one.storage)
+    releases = "/repos/acme/tool/releases"
+    put(one, "v1.0.0", "a.zip", b"a")
+    assert [r["tag_name"] for r in requests.get(two.url + releases, timeout=10).json()] == [
+        "v1.0.0"]  # fmt: skip
+    for server, tag in ((one, "v1.1.0"), (two, "v1.2.0"), (one, "v1.3.0")):
+        put(server, tag, "a.zip", tag.encode())
+        for reader in (one, two):
+            listed = requests.get(reader.url + releases, timeout=10).json()
+            assert listed[0]["tag_name"] == tag
+            latest = requests.get(f"{reader.url}/acme/tool/releases/latest/download/a.zip",
+                                  timeout=10)  # fmt: skip
+            assert latest.content == tag.encode()
+    assert requests.delete(f"{two.url}{WEB}/v1.3.0/a.zip", headers=two.auth(), timeout=10).ok
+    assets = requests.get(one.url + releases, timeout=10).json()[0]["assets"]
+    assert assets == []
+    (one.storage / "acme" / "tool" / "v1.2.0" / "by-hand.txt").write_bytes(b"hand")
+    deadline = time.monotonic() + 10
+    while True:
+        listed = requests.get(one.url + releases, timeout=10).json()
+        names = [a["name"] for r in listed if r["tag_name"] == "v1.2.0" for a in r["assets"]]
+        if "by-hand.txt" in names:
+            break
+        assert time.monotonic() < deadline, names
+        time.sleep(0.2)

@@ -225,3 +225,35 @@ async def test_a_level_that_is_a_package_is_a_conflict(storage: Storage) -> None
         await storage.write_meta("acme/tool/v1.0.0", b"{}")
     assert (await storage.listing("acme/tool/v1.0.0")).packages == ()
     assert await read_all(storage, "acme") == b"a root package"
+
+
+async def test_every_write_below_a_repository_changes_its_stamp(storage: Storage) -> None:
+    """Whole-repository caches revalidate against the stamp: each write through the seam
+    below ``owner/repo`` changes it, reads do not, and another repository's keeps."""
+    assert await storage.stamp("acme/tool") == 0
+    seen = []
+
+    async def changed() -> None:
+        stamp = await storage.stamp("acme/tool")
+        assert stamp not in seen, seen
+        seen.append(stamp)
+
+    await storage.write_meta("acme/tool/v1.0.0", b"{}")
+    await changed()
+    other = await storage.stamp("acme/other")
+    await put(storage, "acme/tool/v1.0.0/a.zip", b"a")
+    await changed()
+    await put(storage, "acme/tool/v1.0.0/a.zip", b"b", overwrite=True)
+    await changed()
+    await storage.listing("acme/tool/v1.0.0")
+    await read_all(storage, "acme/tool/v1.0.0/a.zip")
+    assert await storage.stamp("acme/tool") == seen[-1]
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "one"}')
+    await changed()
+    await storage.delete("acme/tool/v1.0.0/a.zip")
+    await changed()
+    await storage.write_meta("acme/tool/v2.0.0", b"{}")
+    await changed()
+    await storage.remove_release("acme/tool/v1.0.0")
+    await changed()
+    assert await storage.stamp("acme/other") == other

@@ -11,6 +11,7 @@ from .assets import Assets
 from .context import Context
 from .graphql import GraphQL
 from .health import Health
+from .home import Home
 from .listing import Listings
 from .web import WebPaths
 
@@ -60,6 +61,7 @@ def all_routes(ctx: Context) -> list[BaseRoute]:
         *github_routes(api),
         *github_routes(GitHubApi(ctx, assets, "/api/v3")),
         *GraphQL(ctx).routes(),
+        *Home(api).routes(),
         *WebPaths(ctx, assets, api).routes(),  # last: /{owner}/{repo}/... shadows nothing
     ]
 

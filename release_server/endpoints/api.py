@@ -38,6 +38,7 @@ class GitHubApi:
         self.ctx = ctx
         self.assets = assets
         self.prefix = prefix
+        self._views: dict[tuple[str, bool], tuple[list[ReleaseView], str]] = {}
 
     # -- what a request names ------------------------------------------------------------------
 
@@ -51,16 +52,17 @@ class GitHubApi:
         return f"{params['owner']}/{params['repo']}"
 
     def links(self, request: Request) -> github.Links:
-        params = request.path_params
-        owner, repo = quote(params["owner"], safe=""), quote(params["repo"], safe="")
-        return self.ctx.links(request, self.prefix, f"{owner}/{repo}")
+        repository = self.repository_name(request)
+        return self.ctx.links(request, self.prefix, quote_repository(repository))
 
     def is_default(self, repository: str) -> bool:
         return repository == self.ctx.settings.repository
 
     async def known(self, repository: str) -> None:
         """NotFound unless ``repository`` is the default one or has releases."""
-        if self.is_default(repository) or await self.ctx.storage.children(repository):
+        if self.is_default(repository):
+            return
+        if await self.ctx.publisher.releases.has_releases(repository):
             return
         others = [self.ctx.settings.repository, *await self.ctx.publisher.releases.repositories()]
         raise NotFound(f"No repository {repository!r} here; there are: {', '.join(others)}.")
@@ -69,13 +71,30 @@ class GitHubApi:
         """Every release of the repository the caller may see, newest first."""
         repository = self.repository_name(request)
         await self.known(repository)
-        drafts = self.ctx.can_write(request)
-        releases = await self.ctx.publisher.releases.releases(repository)
-        views = [github.release_view(r) for r in releases if drafts or not r.meta.draft]
-        if self.is_default(repository):
-            listing = await self.ctx.listing()
-            views.append(github.root_view(listing.packages, listing.changed_ns))
-        return sorted(views, key=lambda view: -view.created_ns)
+        return await self.repository_views(repository, self.ctx.can_write(request))
+
+    async def repository_views(self, repository: str, drafts: bool) -> list[ReleaseView]:
+        """The releases of a known ``repository``, newest first; drafts only if asked."""
+        return (await self.versioned_views(repository, drafts))[0]
+
+    async def versioned_views(self, repository: str, drafts: bool) -> tuple[list[ReleaseView], str]:
+        """``repository_views`` and a version that changes whenever they do; both kept
+        while the releases (and the root listing, for the default repository) are the same,
+        so a request in a repository of 1,000 releases builds nothing per release."""
+        snapshot = await self.ctx.publisher.releases.snapshot(repository)
+        root = await self.ctx.listing() if self.is_default(repository) else None
+        version = f"{snapshot.version} {root.version if root else ''} {drafts}"
+        memo = self._views.get((repository, drafts))
+        if memo is not None and memo[1] == version:
+            return memo
+        views = [github.release_view(r) for r in snapshot.releases if drafts or not r.meta.draft]
+        if root is not None:
+            views.append(github.root_view(root.packages, root.changed_ns))
+        views.sort(key=lambda view: -view.created_ns)
+        if len(self._views) >= MAX_MEMO and (repository, drafts) not in self._views:
+            self._views.pop(next(iter(self._views)))
+        self._views[(repository, drafts)] = (views, version)
+        return views, version
 
     async def view_of(self, request: Request, tag: str) -> ReleaseView:
         """One release by tag, read alone (not the whole repository); drafts only for the
@@ -101,9 +120,9 @@ class GitHubApi:
         wanted = request.path_params["release_id"]
         if self.is_default(repository) and wanted == str(github.RELEASE_ID):
             return await self.view_of(request, github.TAG)
-        for tag in await self.ctx.storage.children(repository):
-            if str(github.release_id(f"{repository}/{tag}")) == wanted:
-                return await self.view_of(request, tag)
+        for view in await self.repository_views(repository, True):
+            if str(view.id) == wanted:
+                return await self.view_of(request, view.tag)
         raise NotFound(f"No release with id {wanted!r} in this repository.")
 
     async def asset_for(self, request: Request) -> tuple[ReleaseView, Package]:
@@ -142,13 +161,13 @@ class GitHubApi:
 
     async def releases(self, request: Request) -> Response:
         links = self.links(request)
-        views = await self.views(request)
+        repository = self.repository_name(request)
+        await self.known(repository)
+        views, version = await self.versioned_views(repository, self.ctx.can_write(request))
 
         def build(start: int, stop: int) -> list[dict[str, object]]:
             return [github.release_document(view, links) for view in views[start:stop]]
 
-        listing = await self.ctx.listing()
-        version = f"{listing.version} {[(v.id, v.created_ns, len(v.assets)) for v in views]}"
         return await self.paginated(request, version, len(views), build, links.releases)
 
     async def release_assets(self, request: Request) -> Response:
@@ -240,6 +259,16 @@ class GitHubApi:
             Route(f"{api}/users/{{login}}", self.user),
             Route(f"{api}/users/{{login}}/{{rest:path}}", self.user_list),
         ]
+
+
+#: Repositories whose release views are kept (per mount point and draft visibility).
+MAX_MEMO = 256
+
+
+def quote_repository(repository: str) -> str:
+    """``owner/repo`` with each part percent-encoded for a URL path."""
+    owner, repo = repository.split("/")
+    return f"{quote(owner, safe='')}/{quote(repo, safe='')}"
 
 
 def page_params(request: Request) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import importlib.resources
 
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .context import Context
@@ -45,16 +45,12 @@ class Health:
     async def openapi_yaml(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/yaml")
 
-    async def home(self, request: Request) -> Response:
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/packages", 302)
-
     async def avatar(self, request: Request) -> Response:
         return Response(AVATAR, media_type="image/svg+xml")
 
     def routes(self) -> list[BaseRoute]:
         read = ["GET", "HEAD"]
         return [
-            Route("/", self.home),
             Route("/healthz", self.healthz, methods=read),
             Route("/health", self.healthz, methods=read),
             Route("/readyz", self.readyz, methods=read),

@@ -24,10 +24,7 @@ class Listings:
         self.ctx = ctx
 
     async def packages(self, request: Request) -> Response:
-        wanted = request.query_params.get("format")
-        if wanted not in (None, "json", "html"):
-            raise Unprocessable("Unknown format: use ?format=json or ?format=html.")
-        html = wanted == "html" or (wanted is None and prefers_html(request.headers.get("accept")))
+        html = wants_html(request)
         listing = await self.ctx.listing()
         links = self.ctx.links(request)
         vary = f"Accept, {VARY_BASE_URL}"
@@ -56,14 +53,7 @@ class Listings:
         name stands for with its version left out (``tool.zip`` -> ``tool-1.3.zip``);
         a redirect to the file's own URL, as GitHub's ``/releases/latest/download/``."""
         wanted = asset_name(request, "/latest/download/", "name")
-        listing = await self.ctx.listing()
-        found = newest_matching(listing.packages, wanted)
-        if found is None:
-            raise NotFound(
-                f"No package named {wanted!r}, and no family of versioned names it stands "
-                "for (e.g. tool.zip for tool-1.2.zip); see /packages."
-            )
-        return RedirectResponse(self.ctx.links(request).download(found), 302)
+        return await root_latest_download(self.ctx, request, wanted)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -73,12 +63,33 @@ class Listings:
         ]
 
 
+def wants_html(request: Request) -> bool:
+    """``?format=html``, or no ``?format`` and an Accept that ranks HTML above JSON
+    (browsers); ``?format=json`` and everything else get JSON. 422 for another format."""
+    wanted = request.query_params.get("format")
+    if wanted not in (None, "json", "html"):
+        raise Unprocessable("Unknown format: use ?format=json or ?format=html.")
+    return wanted == "html" or (wanted is None and prefers_html(request.headers.get("accept")))
+
+
 def newest_matching(packages: Sequence[Package], wanted: str) -> str | None:
     """The package called ``wanted``, else the newest whose name without its version is
     ``wanted`` (``packages`` are newest first)."""
     if any(package.name == wanted for package in packages):
         return wanted
     return next((p.name for p in packages if stable_name(p.name) == wanted), None)
+
+
+async def root_latest_download(ctx: Context, request: Request, wanted: str) -> Response:
+    """302 to the root release's file ``wanted``, or the newest of the family it stands for."""
+    listing = await ctx.listing()
+    found = newest_matching(listing.packages, wanted)
+    if found is None:
+        raise NotFound(
+            f"The root release has no package named {wanted!r}, and no family of versioned "
+            "names it stands for (e.g. tool.zip for tool-1.2.zip); see /packages."
+        )
+    return RedirectResponse(ctx.links(request).download(found), 302)
 
 
 async def release_response(ctx: Context, request: Request, links: github.Links) -> Response:

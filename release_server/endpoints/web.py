@@ -5,28 +5,31 @@ same path for writing with curl (SPEC §8.4, §8.5):
     PUT       /{owner}/{repo}/releases/download/{tag}/{name}   upload (creates the release)
     DELETE    /{owner}/{repo}/releases/download/{tag}/{name}   remove the asset
     GET/HEAD  /{owner}/{repo}/releases/latest/download/{name}  302 to the newest release's
-              asset of that name, or of the family the name stands for
+              asset of that name, or of the family the name stands for (for the default
+              repository: its root release, which REST /releases/latest answers too)
 """
 
 from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import feeds, page
+from .. import feeds, github, page, page_releases
+from ..documents import cached_response
 from ..errors import InvalidName, NotFound
-from ..github import ReleaseView
 from ..names import check_name
-from ..package import iso_utc
 from ..releases import check_release
+from ..storage import Listing
 from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets
 from .context import Context, upload_body
-from .listing import newest_matching
+from .home import release_row, release_rows
+from .listing import newest_matching, root_latest_download
 
 DOWNLOAD = "/{owner}/{repo}/releases/download/{tag}/{name}"
 LATEST = "/{owner}/{repo}/releases/latest/download/{name}"
@@ -73,6 +76,9 @@ class WebPaths:
         params = request.path_params
         repository = f"{params['owner']}/{params['repo']}"
         wanted = last_segment(request)
+        if self.api.is_default(repository):
+            # As REST /releases/latest: the default repository's latest is its root release.
+            return await root_latest_download(self.ctx, request, wanted)
         release = await self.ctx.publisher.releases.latest(repository)
         found = newest_matching(release.assets, wanted)
         if found is None:
@@ -83,43 +89,66 @@ class WebPaths:
         return RedirectResponse(self.ctx.links(request).download(found, release.key), 302)
 
     async def page(self, request: Request) -> Response:
-        """The release's ``html_url``: a page of its assets."""
+        """The release's ``html_url``: its notes and files, as /packages shows files."""
         params = request.path_params
-        repository = f"{params['owner']}/{params['repo']}"
+        repository = self.api.repository_name(request)
         check_release(params["owner"], params["repo"], params["tag"])
         release = await self.ctx.publisher.releases.release(repository, params["tag"])
         if release.meta.draft and not self.ctx.can_write(request):
             raise NotFound(f"No release tagged {release.tag!r} in {repository}.")
-        links = self.ctx.links(request)
-        html = page.render_release(
-            f"{repository} {release.meta.name}",
-            release.assets,
-            lambda name: links.download(name, release.key),
-            links.root,
-        )
+        links = self.api.links(request)
+        view = github.release_view(release)
+        latest = await self.latest_tag(repository)
+        row = release_row(view, links, view.tag == latest)
+        html = await to_thread.run_sync(
+            lambda: page_releases.render_release(
+                repository, row, view.body, view.assets,
+                lambda name: links.download(name, release.key),
+                base_url=links.root, api_url=f"{links.root}/repos/{links.repository}",
+            )
+        )  # fmt: skip
         return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
 
-    async def published(self, request: Request) -> tuple[str, list[ReleaseView]]:
-        """The repository and its releases below the root that are not drafts."""
-        repository = self.api.repository_name(request)
-        views = [view for view in await self.api.views(request) if view.key and not view.draft]
-        return repository, views
+    async def latest_tag(self, repository: str) -> str | None:
+        """The tag /releases/latest answers for ``repository`` (None if there is none)."""
+        if self.api.is_default(repository):
+            return github.TAG
+        try:
+            return (await self.ctx.publisher.releases.latest(repository)).tag
+        except NotFound:
+            return None
 
     async def feed(self, request: Request) -> Response:
-        repository, views = await self.published(request)
-        body = feeds.releases_feed(repository, views, self.api.links(request))
-        return Response(body, media_type="application/atom+xml")
+        """The atom feed, built once per version of the releases (it names every one)."""
+        repository = self.api.repository_name(request)
+        await self.api.known(repository)
+        views, version = await self.api.versioned_views(repository, False)
+        links = self.api.links(request)
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, version), "feed", f"{links.root} {links.repository}",
+            lambda: feeds.releases_feed(repository, [v for v in views if v.key], links),
+            encode=bytes,
+        )  # fmt: skip
+        return cached_response(request, body, etag, "application/atom+xml")
 
     async def list_page(self, request: Request) -> Response:
-        repository, views = await self.published(request)
+        """The repository's releases, newest first (for the default repository, its root
+        release too, which links to /packages); built once per version of the releases."""
+        repository = self.api.repository_name(request)
+        await self.api.known(repository)
+        views, version = await self.api.versioned_views(repository, False)
         links = self.api.links(request)
-        rows = [
-            (view.tag, view.name, links.html(view.tag), iso_utc(view.created_ns),
-             view.prerelease, len(view.assets))
-            for view in views
-        ]  # fmt: skip
-        html = page.render_release_list(f"{repository} releases", rows, links.root)
-        return Response(html, media_type="text/html", headers=dict(page.PAGE_HEADERS))
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, version), "releases page", f"{links.root} {links.repository}",
+            lambda: page_releases.render_release_list(
+                repository, release_rows(views, links), base_url=links.root,
+                api_url=f"{links.root}/repos/{links.repository}",
+            ),
+            encode=str.encode,
+        )  # fmt: skip
+        response = cached_response(request, body, etag, "text/html")
+        response.headers.update(page.PAGE_HEADERS)
+        return response
 
     def routes(self) -> list[BaseRoute]:
         return [

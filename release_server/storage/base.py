@@ -120,6 +120,13 @@ class Storage(ABC):
         below "", repositories below ``owner``, tags below ``owner/repo``."""
 
     @abstractmethod
+    async def stamp(self, repository: str) -> int:
+        """A number that changes whenever anything below ``repository`` (``owner/repo``)
+        is written through this seam, by any process (0 when there is nothing): caches of
+        a whole repository revalidate against it. Hand edits inside an existing release
+        may leave it unchanged."""
+
+    @abstractmethod
     async def read_meta(self, release: str) -> bytes | None:
         """The metadata document of ``release`` (``owner/repo/tag``), or None."""
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class DirectoryStorage(Storage):
         self.meta = MetaDir(root)
         self.skipped = Skipped()
         self.listings = Listings(self.path, self.meta, self.skipped, self._open)
+        #: Writes this process made below each repository (part of its stamp).
+        self._writes: dict[str, int] = {}
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/")) if key else self.root
@@ -187,6 +190,7 @@ class DirectoryStorage(Storage):
         if old is not None:
             self.meta.forget(old)
             remove_sidecar(path)
+        self._touch(upload.key)
         name = path.name
         return Package(name, st.st_size, st.st_mtime_ns, digest), old is not None
 
@@ -205,6 +209,7 @@ class DirectoryStorage(Storage):
             raise no_such_package(key) from None
         self.meta.forget(st)
         remove_sidecar(path)
+        self._touch(key)
         return Package(path.name, st.st_size, st.st_mtime_ns, digest)
 
     # -- releases below the root ---------------------------------------------------------------
@@ -222,6 +227,27 @@ class DirectoryStorage(Storage):
             for entry in entries
             if not name_problem(entry.name) and entry.is_dir(follow_symlinks=False)
         )
+
+    async def stamp(self, repository: str) -> int:
+        """The repository directory's mtime (a stat: no thread needed), combined with this
+        process's own count of writes below it: on a file system whose timestamps are
+        coarser than two writes, this process still sees each of its own at once."""
+        try:
+            mtime = os.stat(self.path(repository)).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        return hash((mtime, self._writes.get(repository, 0))) or 1
+
+    def _touch(self, key: str) -> None:
+        """Set the mtime of the repository ``key`` lies in to now, to the nanosecond (the
+        kernel's own stamp may be a tick coarse), after a write below it: its stamp."""
+        parts = key.split("/")
+        if len(parts) >= 3:
+            repository = "/".join(parts[:2])
+            self._writes[repository] = self._writes.get(repository, 0) + 1
+            now = time.time_ns()
+            with contextlib.suppress(OSError):
+                os.utime(self.path(repository), ns=(now, now))
 
     async def read_meta(self, release: str) -> bytes | None:
         path = self.path(release) / META_FILE
@@ -243,6 +269,7 @@ class DirectoryStorage(Storage):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, directory / META_FILE)
+            self._touch(release)
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -261,3 +288,4 @@ class DirectoryStorage(Storage):
                 level.rmdir()  # only when empty: uploads in flight or new assets keep it
             except OSError:
                 break
+        self._touch(release)

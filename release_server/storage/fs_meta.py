@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 META_DIR = ".meta"
@@ -33,6 +34,10 @@ def hash_file(fd: int) -> str:
     return digest.hexdigest()
 
 
+#: How long one scan of the download counters is reused (they may lag this much more).
+COUNTS_REUSE_NS = 250_000_000
+
+
 class MetaDir:
     """Digests (``<identity>.sha256``) and download counts (``<identity>.downloads``, one
     byte per completed download, appended atomically across processes). Methods block."""
@@ -40,6 +45,7 @@ class MetaDir:
     def __init__(self, root: Path) -> None:
         self.path = root / META_DIR
         self._digests: dict[str, str] = {}
+        self._counts: tuple[int, dict[str, int]] = (0, {})
 
     def prepare(self) -> None:
         self.path.mkdir(exist_ok=True)
@@ -73,13 +79,20 @@ class MetaDir:
                 os.unlink(self.path / f"{key}{suffix}")
 
     def download_counts(self) -> dict[str, int]:
-        """Completed downloads per file identity: the sizes of the ``.downloads`` files."""
+        """Completed downloads per file identity: the sizes of the ``.downloads`` files.
+        One scan serves every listing refreshed within ``COUNTS_REUSE_NS`` (a repository
+        of 1,000 releases refreshes 1,000 listings, and each scan reads every counter)."""
+        scanned_ns, counts = self._counts
+        now = time.monotonic_ns()
+        if now - scanned_ns < COUNTS_REUSE_NS:
+            return counts
         counts = {}
         with contextlib.suppress(OSError), os.scandir(self.path) as entries:
             for entry in entries:
                 if entry.name.endswith(".downloads"):
                     with contextlib.suppress(FileNotFoundError):
                         counts[entry.name.removesuffix(".downloads")] = entry.stat().st_size
+        self._counts = (now, counts)
         return counts
 
     def count_download(self, key: str) -> None:
