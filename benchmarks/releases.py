@@ -9,8 +9,10 @@ many packages in the root release as there are releases, for the reference: ``/l
 over the same number of files. Starts the server as a user would, then for each path
 keeps --connections keep-alive connections busy for --seconds and prints requests per
 second and the server's CPU time per request (summed over its process tree, from /proc),
-after checking the answer once. The client is Python (threads), so on a small machine the
-req/s is bounded by the client; the server CPU per request is the number to compare.
+after checking the answer once (every request asks for `application/octet-stream`, as
+mise does for assets; the other paths ignore it). The client is Python (threads), so on a
+small machine the req/s is bounded by the client; the server CPU per request is the number
+to compare.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import threading
 import time
 from pathlib import Path
 
-from services import OurServer, our_command
+from services import ROOT, OurServer, our_command
+
+sys.path.insert(0, str(ROOT))
+from release_server.github import asset_id
 
 TOKEN = "bench-token-0123456789"
 PLATFORMS = ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64", "windows-amd64",
@@ -51,9 +56,13 @@ def lay_out(storage: Path, releases: int, assets: int) -> None:
         os.utime(root, (start + number, start + number))
 
 
+#: mise fetches assets from the REST asset URL as bytes.
+BYTES = {"Accept": "application/octet-stream"}
+
+
 def check(port: int, path: str) -> tuple[int, int]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("GET", path)
+    connection.request("GET", path, headers=BYTES)
     answer = connection.getresponse()
     body = answer.read()
     connection.close()
@@ -68,7 +77,7 @@ def hammer(port: int, path: str, connections: int, seconds: float) -> int:
     def client(slot: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         while time.perf_counter() < deadline:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=BYTES)
             answer = connection.getresponse()
             answer.read()
             done[slot] += 1
@@ -97,6 +106,10 @@ def main() -> int:
         ("releases, page 5 of 100", "/repos/acme/tool/releases?per_page=100&page=5"),
         ("latest release", "/repos/acme/tool/releases/latest"),
         ("release by tag", f"/repos/acme/tool/releases/tags/{middle}"),
+        (
+            "asset by id (bytes, as mise)",
+            f"/repos/acme/tool/releases/assets/{asset_id('checksums.txt', f'acme/tool/{middle}')}",
+        ),
         ("atom feed", "/acme/tool/releases.atom"),
         ("releases page (HTML)", "/acme/tool/releases"),
         ("index /", "/"),

@@ -39,6 +39,8 @@ class GitHubApi:
         self.assets = assets
         self.prefix = prefix
         self._views: dict[tuple[str, bool], tuple[list[ReleaseView], str]] = {}
+        self._assets: dict[tuple[str, bool], tuple[str, dict[str, tuple[ReleaseView, Package]]]]
+        self._assets = {}
 
     # -- what a request names ------------------------------------------------------------------
 
@@ -126,12 +128,25 @@ class GitHubApi:
         raise NotFound(f"No release with id {wanted!r} in this repository.")
 
     async def asset_for(self, request: Request) -> tuple[ReleaseView, Package]:
-        wanted = request.path_params["asset_id"]
-        for view in await self.views(request):
-            for package in view.assets:
-                if str(github.asset_id(package.name, view.key)) == wanted:
-                    return view, package
-        raise NotFound(f"No asset with id {wanted}; list a release's assets to find one.")
+        """The asset ``{asset_id}`` names, from an index of the repository's assets by id
+        (built once per version of its releases: ids are hashes of names)."""
+        repository = self.repository_name(request)
+        await self.known(repository)
+        drafts = self.ctx.can_write(request)
+        views, version = await self.versioned_views(repository, drafts)
+        memo = self._assets.get((repository, drafts))
+        if memo is None or memo[0] != version:
+            index = {str(github.asset_id(package.name, view.key)): (view, package)
+                     for view in reversed(views) for package in view.assets}  # fmt: skip
+            memo = (version, index)
+            if len(self._assets) >= MAX_MEMO and (repository, drafts) not in self._assets:
+                self._assets.pop(next(iter(self._assets)))
+            self._assets[(repository, drafts)] = memo
+        found = memo[1].get(request.path_params["asset_id"])
+        if found is None:
+            wanted = request.path_params["asset_id"]
+            raise NotFound(f"No asset with id {wanted}; list a release's assets to find one.")
+        return found
 
     @staticmethod
     def expected(request: Request) -> str | None:
