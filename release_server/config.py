@@ -18,6 +18,7 @@ from .parsing import (
     public_url,
     repository,
     seconds,
+    storage_url,
     token,
     verbatim,
     whole,
@@ -35,6 +36,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     storage_path: str = "./data"
+    storage_url: str = ""
     max_packages: int | None = None
     max_versions: int | None = None
     max_upload_size: int = 2 * 1024**3
@@ -87,6 +89,12 @@ TABLE: dict[str, Setting] = {
     "host": Setting(verbatim, "address to listen on", "--host"),
     "port": Setting(whole(0, 65535), "port to listen on", "--port"),
     "storage_path": Setting(verbatim, "the package directory", "--storage"),
+    "storage_url": Setting(
+        storage_url,
+        "s3://BUCKET/PREFIX: keep packages in S3-compatible object storage instead of "
+        "--storage (needs release-server[s3]; AWS_* variables give endpoint and credentials)",
+        "--storage-url",
+    ),
     "max_packages": Setting(
         whole(0),
         "packages kept in the root release, newest first (default 0: no cap)",
