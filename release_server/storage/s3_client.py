@@ -95,7 +95,7 @@ def is_precondition_failed(error: BaseException) -> bool:
 def storage_error(error: BaseException, where: Location) -> S3Error:
     """One clear line for any boto3/botocore failure."""
     code = error_code(error)
-    if code in ("NoSuchBucket",):
+    if code in ("NoSuchBucket", "404", "NotFound"):
         return S3Error(f"bucket {where.bucket!r} does not exist")
     if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
         return S3Error(f"access to {where} is denied ({code}): check the AWS credentials")
@@ -131,7 +131,7 @@ class Bucket:
         except self._errors as error:
             if is_precondition_failed(error):
                 raise PreconditionFailed(f"{operation}: precondition failed") from None
-            if is_missing(error):
+            if is_missing(error) and operation != "head_bucket":
                 raise Missing(f"{operation}: no such key") from None
             raise storage_error(error, self.where) from None
 
