@@ -57,12 +57,16 @@ def make_client() -> Any:
     """A thread-safe boto3 S3 client configured from the standard AWS environment."""
     try:
         import boto3
+        import botocore
         from botocore.config import Config
     except ImportError:
         raise MissingBoto3(
             "STORAGE_URL names a bucket but boto3 is not installed: install "
             "release-server[s3] (or use release-server-s3.pyz, or the container image)"
         ) from None
+    from .s3_zipapp import unpack_botocore_data
+
+    unpack_botocore_data(botocore)
     config = Config(
         signature_version="s3v4",
         max_pool_connections=MAX_CONNECTIONS,

@@ -25,15 +25,16 @@ from .s3_client import Bucket, S3Error
 
 BLOBS = ".blobs/"
 HOLDS = ".holds/"
-#: Upload parts: big enough for few requests, small enough that memory stays flat.
-PART_SIZE = 8 << 20
+#: Upload parts: the smallest S3 allows (but the last), so memory stays flat and small.
+PART_SIZE = 5 << 20
 #: Parts of one upload sent at once (memory: this many parts, plus one filling).
-PARTS_IN_FLIGHT = 3
+PARTS_IN_FLIGHT = 2
 #: A reader renews the hold on its blob this often (s3_sweep.GRACE_S is well above it).
 HOLD_EVERY_S = 300.0
 
-#: Part uploads run here, beside the request that feeds them.
+#: Part uploads run here, beside the request that feeds them; reads (and read-ahead) too.
 _parts = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-part")
+_reads = concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="s3-read")
 
 
 def hold(bucket: Bucket, blob: str) -> None:
@@ -43,7 +44,9 @@ def hold(bucket: Bucket, blob: str) -> None:
 
 class BlobReader(Reader):
     """One blob, read through one streaming ranged GET at a time: reads that follow each
-    other continue the stream; a read elsewhere (a Range request) starts a GET there."""
+    other continue the stream; a read elsewhere (a Range request) starts a GET there.
+    While the caller sends one chunk, the next is already being read (one chunk ahead),
+    so the bucket and the client are never waiting for each other."""
 
     def __init__(self, bucket: Bucket, blob: str, package: Package) -> None:
         self.bucket = bucket
@@ -55,9 +58,24 @@ class BlobReader(Reader):
         self._position = -1
         self._held = time.monotonic()
         self._closed = False
+        self._ahead: asyncio.Future[bytes] | None = None
+        self._ahead_at = (-1, -1)
 
     async def read(self, offset: int, size: int) -> bytes:
-        return await to_thread.run_sync(self._read, offset, size)
+        loop = asyncio.get_running_loop()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and self._ahead_at == (offset, size):
+            data = await ahead
+        else:
+            if ahead is not None:
+                with contextlib.suppress(Exception):
+                    await ahead
+            data = await loop.run_in_executor(_reads, self._read, offset, size)
+        following = offset + len(data)
+        if data and following < self.package.size:
+            self._ahead_at = (following, size)
+            self._ahead = loop.run_in_executor(_reads, self._read, following, size)
+        return data
 
     def _read(self, offset: int, size: int) -> bytes:
         with self._lock:
@@ -98,6 +116,10 @@ class BlobReader(Reader):
                 body.close()
 
     async def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            with contextlib.suppress(Exception):
+                await ahead
         await to_thread.run_sync(self._close)
 
     def _close(self) -> None:
@@ -140,12 +162,12 @@ class BlobWriter(Writer):
         for part in self._parts:
             if part.done():
                 part.result()  # a failed part fails the upload now
-        data, self._buffer = bytes(self._buffer), bytearray()
+        data, self._buffer = self._buffer, bytearray()  # handed over, not copied
         number = len(self._parts) + 1
         loop = asyncio.get_running_loop()
         self._parts.append(loop.run_in_executor(_parts, self._upload_part, number, data))
 
-    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         answer = self.bucket.call(
             "upload_part", Key=self.object_key, UploadId=self._upload_id, PartNumber=number,
             Body=data,
@@ -155,8 +177,7 @@ class BlobWriter(Writer):
     async def store(self) -> None:
         """Make the blob complete and durable (not yet visible under any key)."""
         if self._upload_id is None:
-            data = bytes(self._buffer)
-            self._buffer = bytearray()
+            data, self._buffer = self._buffer, bytearray()
             await to_thread.run_sync(
                 lambda: self.bucket.call("put_object", Key=self.object_key, Body=data)
             )

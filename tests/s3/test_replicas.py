@@ -237,3 +237,20 @@ def test_a_killed_upload_leaves_no_visible_object(
     assert len(storage.remove_stale_uploads()) == 1
     assert weed.client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert put(two, "killed.bin", b"after") == 201
+
+
+def test_the_s3_pyz_and_the_source_tree_share_a_bucket(
+    start_replicas: StartReplicas, s3_pyz_command: list[str], tmp_path
+) -> None:
+    (zipped,) = start_replicas(1, env={"TMPDIR": str(tmp_path)}, command=s3_pyz_command)
+    (source,) = start_replicas(1)
+    data = os.urandom(7 * MiB)  # several parts
+    assert put(zipped, "from-pyz.bin", data) == 201
+    assert put(source, "from-source.zip", b"source") == 201
+    time.sleep(1.0)
+    for server in (zipped, source):
+        assert sorted(names(server)) == ["from-pyz.bin", "from-source.zip"]
+    assert requests.get(f"{source.url}/assets/from-pyz.bin", timeout=30).content == data
+    assert requests.get(f"{zipped.url}/assets/from-source.zip", timeout=30).content == b"source"
+    assert requests.get(f"{zipped.url}/readyz", timeout=10).status_code == 200
+    assert "Traceback" not in zipped.log
