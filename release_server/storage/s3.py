@@ -94,6 +94,8 @@ class S3Storage(Storage):
         self.stale_upload = STALE_UPLOAD_S
         self._pointers: dict[str, tuple[str, Pointer | None]] = {}  # key -> (ETag, pointer)
         self._listings: dict[str, tuple[float, Listing]] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        self._written: dict[str, float] = {}  # release -> when this replica last changed it
         self._skipped: dict[str, str] = {}
         self._flush: asyncio.Task[None] | None = None
         self._sweeping = threading.Lock()
@@ -153,12 +155,20 @@ class S3Storage(Storage):
         cached = self._listings.get(release)
         if cached is None or time.monotonic() - cached[0] > LISTING_TTL_S:
             return None
+        if cached[0] <= self._written.get(release, -1.0):
+            return None  # begun before this replica changed the release: not trusted
         return cached[1]
 
     async def listing(self, release: str = "") -> Listing:
         listing = self.cached_listing(release)
         if listing is None:
-            listing = await to_thread.run_sync(self._build, release)
+            # One rebuild at a time per release: requests arriving meanwhile wait for it
+            # rather than each listing the bucket again.
+            lock = self._building.setdefault(release, asyncio.Lock())
+            async with lock:
+                listing = self.cached_listing(release)
+                if listing is None:
+                    listing = await to_thread.run_sync(self._build, release)
         return listing
 
     def _build(self, release: str) -> Listing:
@@ -231,7 +241,11 @@ class S3Storage(Storage):
 
     def _changed(self, key: str) -> None:
         """Forget the cached listing of the release ``key`` is in (this replica wrote it)."""
-        self._listings.pop(key.rpartition("/")[0], None)
+        self._release_changed(key.rpartition("/")[0])
+
+    def _release_changed(self, release: str) -> None:
+        self._written[release] = time.monotonic()
+        self._listings.pop(release, None)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -358,7 +372,7 @@ class S3Storage(Storage):
         def write() -> None:
             self._check_levels(release)
             self.bucket.put_bytes(f"{release}/{META_FILE}", data)
-            self._listings.pop(release, None)
+            self._release_changed(release)
 
         await to_thread.run_sync(write)
 
@@ -367,6 +381,6 @@ class S3Storage(Storage):
 
         def remove() -> None:
             self.bucket.delete(f"{release}/{META_FILE}")
-            self._listings.pop(release, None)
+            self._release_changed(release)
 
         await to_thread.run_sync(remove)
