@@ -20,7 +20,9 @@ every other within a second.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -90,6 +92,7 @@ class S3Storage(Storage):
         self.where = Location.parse(url)
         self.bucket = Bucket(self.where, client)
         self.counts = Counts(self.bucket, replica_id())
+        atexit.register(self._flush_at_exit)  # counts of the last half second, on SIGTERM
         self.grace = GRACE_S
         self.stale_upload = STALE_UPLOAD_S
         self._pointers: dict[str, tuple[str, Pointer | None]] = {}  # key -> (ETag, pointer)
@@ -282,6 +285,10 @@ class S3Storage(Storage):
         self.counts.add(version)
         if self._flush is None or self._flush.done():
             self._flush = asyncio.ensure_future(self._flush_soon())
+
+    def _flush_at_exit(self) -> None:
+        with contextlib.suppress(Exception):
+            self.counts.flush()
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_DELAY_S)

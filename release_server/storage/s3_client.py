@@ -61,7 +61,7 @@ def make_client() -> Any:
         from botocore.config import Config
     except ImportError:
         raise MissingBoto3(
-            "STORAGE_URL names a bucket but boto3 is not installed: install "
+            "a bucket needs boto3, which is not installed here: install "
             "release-server[s3] (or use release-server-s3.pyz, or the container image)"
         ) from None
     from .s3_zipapp import unpack_botocore_data

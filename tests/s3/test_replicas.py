@@ -254,3 +254,14 @@ def test_the_s3_pyz_and_the_source_tree_share_a_bucket(
     assert requests.get(f"{zipped.url}/assets/from-source.zip", timeout=30).content == b"source"
     assert requests.get(f"{zipped.url}/readyz", timeout=10).status_code == 200
     assert "Traceback" not in zipped.log
+
+
+def test_the_plain_pyz_says_which_build_has_s3(server_command: list[str]) -> None:
+    if "-S" not in server_command:
+        pytest.skip("the source tree runs with boto3 installed")
+    env = {**os.environ, "STORAGE_URL": "s3://some-bucket/x"}
+    done = subprocess.run([*server_command, "--port", "0"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("release-server: error: STORAGE_URL: a bucket needs boto3")
+    assert "release-server-s3.pyz" in done.stderr
