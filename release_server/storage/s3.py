@@ -114,10 +114,16 @@ class S3Storage(Storage):
         self.bucket.delete(probe)
 
     def remove_stale_uploads(self) -> list[str]:
+        """Sweep the bucket (s3_sweep.py); a failing bucket is logged, not raised: the
+        next sweep catches up, and /readyz reports the bucket meanwhile."""
         self._swept = time.monotonic()
         with self._sweeping:
-            return sweep(self.bucket, self._referenced, grace=self.grace,
-                         stale_upload=self.stale_upload)  # fmt: skip
+            try:
+                return sweep(self.bucket, self._referenced, grace=self.grace,
+                             stale_upload=self.stale_upload)  # fmt: skip
+            except S3Error as error:
+                log_event(logger, "sweep failed", logging.WARNING, reason=error.strerror)
+                return []
 
     def _referenced(self) -> Iterable[str]:
         """Every blob a key points to now (all pointers below the prefix)."""
@@ -132,11 +138,7 @@ class S3Storage(Storage):
         self._swept = time.monotonic()
 
         def run() -> None:
-            try:
-                removed = self.remove_stale_uploads()
-            except S3Error as error:
-                log_event(logger, "sweep failed", logging.WARNING, reason=error.strerror)
-                return
+            removed = self.remove_stale_uploads()
             if removed:
                 log_event(logger, "swept the bucket", removed=removed)
 
