@@ -41,7 +41,7 @@ from ..package import Package
 from .base import Listing, Reader, Storage, Writer
 from .s3_client import Bucket, Location, Missing, PreconditionFailed, S3Error
 from .s3_counts import FLUSH_DELAY_S, Counts, replica_id
-from .s3_io import BlobReader, BlobWriter, hold
+from .s3_io import BlobReader, BlobWriter, hold, return_big_buffers
 from .s3_sweep import GRACE_S, STALE_UPLOAD_S, sweep
 
 META_FILE = ".release.json"
@@ -90,6 +90,7 @@ class S3Storage(Storage):
 
     def __init__(self, url: str, client: Any = None) -> None:
         self.where = Location.parse(url)
+        return_big_buffers()
         self.bucket = Bucket(self.where, client)
         self.counts = Counts(self.bucket, replica_id())
         atexit.register(self._flush_at_exit)  # counts of the last half second, on SIGTERM

@@ -29,12 +29,24 @@ HOLDS = ".holds/"
 PART_SIZE = 5 << 20
 #: Parts of one upload sent at once (memory: this many parts, plus one filling).
 PARTS_IN_FLIGHT = 2
+#: mallopt's parameter number for the mmap threshold (glibc).
+M_MMAP_THRESHOLD = -3
 #: A reader renews the hold on its blob this often (s3_sweep.GRACE_S is well above it).
 HOLD_EVERY_S = 300.0
 
 #: Part uploads run here, beside the request that feeds them; reads (and read-ahead) too.
 _parts = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-part")
 _reads = concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="s3-read")
+
+
+def return_big_buffers() -> None:
+    """Keep memory flat: glibc raises its mmap threshold each time a big buffer is freed,
+    after which the 5 MiB parts and 1 MiB chunks come from heaps it keeps for good. Fixed
+    at 256 KiB, they are mapped and given back to the system as soon as they are freed."""
+    with contextlib.suppress(ImportError, OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 256 * 1024)
 
 
 def hold(bucket: Bucket, blob: str) -> None:
