@@ -31,6 +31,7 @@ PART_SIZE = 5 << 20
 PARTS_IN_FLIGHT = 2
 #: mallopt's parameter number for the mmap threshold (glibc).
 M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 2 << 20
 #: A reader renews the hold on its blob this often (s3_sweep.GRACE_S is well above it).
 HOLD_EVERY_S = 300.0
 
@@ -41,12 +42,13 @@ _reads = concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_pref
 
 def return_big_buffers() -> None:
     """Keep memory flat: glibc raises its mmap threshold each time a big buffer is freed,
-    after which the 5 MiB parts and 1 MiB chunks come from heaps it keeps for good. Fixed
-    at 256 KiB, they are mapped and given back to the system as soon as they are freed."""
+    after which the 5 MiB part buffers come from heaps it keeps for good. Fixed at 2 MiB,
+    they are mapped and given back to the system when an upload ends, while the 1 MiB
+    chunks of downloads keep coming from (and going back to) the heap, cheaply."""
     with contextlib.suppress(ImportError, OSError, AttributeError):
         import ctypes
 
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def hold(bucket: Bucket, blob: str) -> None:
@@ -150,17 +152,40 @@ class BlobWriter(Writer):
         self.blob = uuid.uuid4().hex
         self.object_key = bucket.key(BLOBS + self.blob)
         self.size = 0
-        self._buffer = bytearray()
+        self._buffer: bytearray | None = None  # the part being filled, PART_SIZE long
+        self._filled = 0
+        self._spare: list[bytearray] = []  # buffers of parts already sent, for reuse
         self._upload_id: str | None = None
         self._parts: list[asyncio.Future[dict[str, Any]]] = []
         self._stored = False  # the blob exists (complete) and is not yet pointed to
         self.published = False
 
     async def write(self, data: bytes) -> None:
-        self._buffer += data
+        """Copy ``data`` into fixed part buffers (reused, so an upload of any size
+        allocates at most PARTS_IN_FLIGHT + 1 of them); a full one is sent at once."""
         self.size += len(data)
-        if len(self._buffer) >= PART_SIZE:
-            await self._send_part()
+        view = memoryview(data)
+        while view:
+            if self._buffer is None:
+                self._buffer = self._spare.pop() if self._spare else bytearray(PART_SIZE)
+                self._filled = 0
+            piece = view[: PART_SIZE - self._filled]
+            self._buffer[self._filled : self._filled + len(piece)] = piece
+            self._filled += len(piece)
+            view = view[len(piece) :]
+            if self._filled == PART_SIZE:
+                await self._send_part()
+
+    def _take_filled(self) -> bytes | bytearray:
+        """The bytes of the part being filled (the buffer itself when it is full)."""
+        buffer, filled = self._buffer, self._filled
+        self._buffer, self._filled = None, 0
+        if buffer is None:
+            return b""
+        if filled == PART_SIZE:
+            return buffer
+        self._spare.append(buffer)
+        return bytes(memoryview(buffer)[:filled])
 
     async def _send_part(self) -> None:
         if self._upload_id is None:
@@ -174,27 +199,29 @@ class BlobWriter(Writer):
         for part in self._parts:
             if part.done():
                 part.result()  # a failed part fails the upload now
-        data, self._buffer = self._buffer, bytearray()  # handed over, not copied
+        data = self._take_filled()
         number = len(self._parts) + 1
         loop = asyncio.get_running_loop()
         self._parts.append(loop.run_in_executor(_parts, self._upload_part, number, data))
 
-    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytes | bytearray) -> dict[str, Any]:
         answer = self.bucket.call(
             "upload_part", Key=self.object_key, UploadId=self._upload_id, PartNumber=number,
             Body=data,
         )  # fmt: skip
+        if isinstance(data, bytearray):
+            self._spare.append(data)  # sent: free for the next part
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     async def store(self) -> None:
         """Make the blob complete and durable (not yet visible under any key)."""
         if self._upload_id is None:
-            data, self._buffer = self._buffer, bytearray()
+            data = self._take_filled()
             await to_thread.run_sync(
                 lambda: self.bucket.call("put_object", Key=self.object_key, Body=data)
             )
         else:
-            if self._buffer:
+            if self._filled:
                 await self._send_part()
             parts = [await part for part in self._parts]
             # On AWS a multipart object is dated when it was begun: hold it, so no sweep
@@ -216,7 +243,7 @@ class BlobWriter(Writer):
             with contextlib.suppress(Exception):
                 await part
         self._parts = []
-        self._buffer = bytearray()
+        self._buffer, self._spare = None, []
         upload_id, self._upload_id = self._upload_id, None
         stored, self._stored = self._stored, False
         with contextlib.suppress(S3Error):
