@@ -161,9 +161,11 @@ def _read_toml(path: str) -> dict[str, object]:
 
 
 def _hint(key: str) -> str:
-    """A closest-match suggestion for an unknown TOML key (keys are lower-case)."""
-    close = difflib.get_close_matches(key.lower(), TABLE, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(TABLE)}"
+    """The one or two closest keys to an unknown TOML key (keys are lower-case)."""
+    close = difflib.get_close_matches(key.lower(), TABLE, n=2, cutoff=0.5)
+    if not close:
+        return f"; known: {', '.join(TABLE)}"
+    return f"; did you mean {' or '.join(repr(name) for name in close)}?"
 
 
 def _token_from_file(path: str) -> str:
