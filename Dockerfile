@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # release-server as a distroless image: a builder stage makes the zipapp, the final stage
 # holds only that file (plus an empty /data owned by the nonroot user) on a bare Python 3.11.
+# The zipapp is the S3 one (build/pyz.py --with s3: boto3 inside), so STORAGE_URL=s3://...
+# works in the image as well as the /data volume.
 #   scripts/build.sh                      # honours REGISTRY, IMAGE_NAME, TAG
 #   docker run -p 8000:8000 -e AUTH_TOKEN=... -v release-data:/data IMAGE
 
@@ -9,11 +11,11 @@ FROM --platform=$BUILDPLATFORM python:3.11-slim AS builder
 # Behind a firewall: --build-arg PIP_INDEX_URL=<your PyPI mirror> (hashes are still checked).
 ARG PIP_INDEX_URL=https://pypi.org/simple
 WORKDIR /src
-COPY build/requirements.txt build/pyz.py build/
+COPY build/requirements.txt build/requirements-s3.txt build/pyz.py build/
 COPY release_server/ release_server/
 # The pyz's pycs are compiled for this Python 3.11, the minor version the final stage runs.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python build/pyz.py \
+    python build/pyz.py --with s3 --output dist/release-server.pyz \
     && mkdir -p /out/data
 
 FROM gcr.io/distroless/python3-debian12:nonroot

@@ -18,6 +18,14 @@ Why each step is the way it is:
   and modes) and ``zipapp`` adds the interpreter line and the executable bit.
 
 Same sources, same requirements and the same Python minor version give the same bytes.
+
+``--with s3`` builds ``dist/release-server-s3.pyz`` instead: the same, plus boto3 and its
+pure-Python dependencies (``build/requirements-s3.txt``) for ``STORAGE_URL=s3://...``. It
+is a second file rather than the default because boto3 is about ten times the size of
+everything else, and most VMs serve a directory. botocore's service models are trimmed to
+the ones the backend calls (S3, and STS/SSO for roles and profiles); botocore reads them
+from the file system, so the server unpacks them to the temp dir on first use
+(release_server/storage/s3_zipapp.py).
 """
 
 from __future__ import annotations
@@ -36,8 +44,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "build" / "requirements.txt"
+S3_REQUIREMENTS = ROOT / "build" / "requirements-s3.txt"
 PACKAGE = ROOT / "release_server"
 DEFAULT_OUTPUT = ROOT / "dist" / "release-server.pyz"
+S3_OUTPUT = ROOT / "dist" / "release-server-s3.pyz"
+#: botocore's service models kept in the S3 pyz (the others are most of its size).
+BOTOCORE_SERVICES = {"s3", "sts", "sso", "sso-oidc"}
 INTERPRETER = "/usr/bin/env python3"
 # The name compiled into the pycs' co_filename: the temporary build directory must not leak.
 ARCHIVE_NAME = "release-server.pyz"
@@ -67,7 +79,7 @@ def run(what: str, command: list[str]) -> None:
         raise BuildError(f"{what} failed (exit {returncode})")
 
 
-def download_wheels(dest: Path) -> list[Path]:
+def download_wheels(dest: Path, requirements: Path = REQUIREMENTS) -> list[Path]:
     """Fetch the pinned wheels, checking their hashes; refuse anything but pure Python."""
     run(
         "pip download",
@@ -84,7 +96,7 @@ def download_wheels(dest: Path) -> list[Path]:
             "--dest",
             str(dest),
             "--requirement",
-            str(REQUIREMENTS),
+            str(requirements),
         ],
     )
     wheels = sorted(dest.glob("*.whl"))
@@ -100,10 +112,12 @@ def unpack_wheel(wheel: Path, app: Path) -> None:
     """Install a pure-Python wheel by unpacking it (its contents are the purelib tree)."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        extra = [name for name in names if name.split("/")[0].endswith(".data")]
+        # Console scripts (jmespath's jp.py) are not needed by the server: left out.
+        scripts = [n for n in names if n.split("/")[0].endswith(".data") and "/scripts/" in n]
+        extra = [n for n in names if n.split("/")[0].endswith(".data") and n not in scripts]
         if extra:
             raise BuildError(f"{wheel.name} installs files outside site-packages: {extra[0]}")
-        archive.extractall(app)
+        archive.extractall(app, [n for n in names if n not in scripts])
 
 
 def compile_tree(app: Path) -> None:
@@ -160,13 +174,26 @@ def archive_bytes(app: Path) -> bytes:
     return buffer.getvalue()
 
 
-def build(output: Path) -> Path:
+def trim_botocore(app: Path) -> None:
+    """Drop the service models of botocore that the S3 backend never loads."""
+    data = app / "botocore" / "data"
+    for entry in data.iterdir():
+        if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+            shutil.rmtree(entry)
+
+
+def build(output: Path, extras: tuple[str, ...] = ()) -> Path:
     """Assemble, compile and write the pyz; the output appears atomically."""
     with tempfile.TemporaryDirectory(prefix="release-server-pyz-") as tmp:
         app = Path(tmp) / "app"
         app.mkdir()
-        for wheel in download_wheels(Path(tmp) / "wheels"):
+        wheels = download_wheels(Path(tmp) / "wheels")
+        if "s3" in extras:
+            wheels += download_wheels(Path(tmp) / "wheels-s3", S3_REQUIREMENTS)
+        for wheel in wheels:
             unpack_wheel(wheel, app)
+        if "s3" in extras:
+            trim_botocore(app)
         shutil.copytree(
             PACKAGE, app / "release_server", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
@@ -186,12 +213,21 @@ def main() -> int:
         "-o",
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help="where to write the pyz (default: dist/release-server.pyz)",
+        help="where to write the pyz (default: dist/release-server.pyz, or "
+        "dist/release-server-s3.pyz --with s3)",
+    )
+    parser.add_argument(
+        "--with",
+        dest="extras",
+        action="append",
+        choices=["s3"],
+        default=[],
+        help="also bundle an optional backend: s3 (boto3) makes release-server-s3.pyz",
     )
     args = parser.parse_args()
+    output = args.output or (S3_OUTPUT if "s3" in args.extras else DEFAULT_OUTPUT)
     try:
-        output = build(args.output.resolve())
+        output = build(output.resolve(), tuple(args.extras))
     except BuildError as problem:
         print(f"build/pyz.py: error: {problem}", file=sys.stderr)
         return 1

@@ -26,7 +26,7 @@ from .guard import RequestGuard
 from .http import AnswerBeforeBody, OriginForm, SecurityHeaders, error
 from .logs import AccessLogMiddleware, configure_logging, log_event
 from .metrics import SHARE_ENV, Metrics
-from .storage import DirectoryStorage
+from .storage import open_storage
 
 logger = logging.getLogger("release_server")
 
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine.tune(h2c=settings.h2c)
     in_worker = settings.workers > 1 and multiprocessing.parent_process() is not None
     configure_logging(settings.log_level, (settings.auth_token,), one_of_several_workers=in_worker)
-    storage = DirectoryStorage(settings.storage)
+    storage = open_storage(settings.storage_url, settings.storage)
     storage.prepare()
     share = os.environ.get(SHARE_ENV)
     ctx = Context(settings, storage, Metrics(Path(share) if share else None))

@@ -30,7 +30,8 @@ from .config import (
 from .engine import ServerConfig
 from .logs import configure_logging, log_event
 from .metrics import SHARE_ENV
-from .storage import DirectoryStorage
+from .storage import open_storage
+from .storage.s3_client import MissingBoto3
 
 DESCRIPTION = """\
 Serve release packages: upload with a bearer token, find the newest through a
@@ -173,9 +174,13 @@ def preflight(settings: Settings) -> str | None:
                 f"TOKENS_FILE {settings.tokens_file}: {line}" for line in str(problem).splitlines()
             )
     try:
-        DirectoryStorage(settings.storage).prepare()
+        open_storage(settings.storage_url, settings.storage).prepare()
+    except MissingBoto3 as problem:
+        return f"STORAGE_URL: {problem}"
     except OSError as problem:
         reason = problem.strerror or str(problem)
+        if settings.storage_url:
+            return f"STORAGE_URL: {settings.storage_url!r} is not usable: {reason}"
         return f"STORAGE_PATH: {str(settings.storage)!r} is not usable: {reason}"
     return None
 

@@ -19,6 +19,7 @@ from .parsing import (
     public_url,
     repository,
     seconds,
+    storage_url,
     token,
     verbatim,
     whole,
@@ -36,6 +37,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     storage_path: str = "./data"
+    storage_url: str = ""
     max_packages: int | None = None
     max_versions: int | None = None
     max_upload_size: int = 2 * 1024**3
@@ -90,6 +92,12 @@ TABLE: dict[str, Setting] = {
     "host": Setting(verbatim, "address to listen on", "--host"),
     "port": Setting(whole(0, 65535), "port to listen on", "--port"),
     "storage_path": Setting(verbatim, "the package directory", "--storage"),
+    "storage_url": Setting(
+        storage_url,
+        "s3://BUCKET/PREFIX: keep packages in S3-compatible object storage instead of "
+        "--storage (needs release-server[s3]; AWS_* variables give endpoint and credentials)",
+        "--storage-url",
+    ),
     "max_packages": Setting(
         whole(0),
         "packages kept in the root release, newest first (default 0: no cap)",
@@ -167,9 +175,11 @@ def _read_toml(path: str) -> dict[str, object]:
 
 
 def _hint(key: str) -> str:
-    """A closest-match suggestion for an unknown TOML key (keys are lower-case)."""
-    close = difflib.get_close_matches(key.lower(), TABLE, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(TABLE)}"
+    """The one or two closest keys to an unknown TOML key (keys are lower-case)."""
+    close = difflib.get_close_matches(key.lower(), TABLE, n=2, cutoff=0.5)
+    if not close:
+        return f"; known: {', '.join(TABLE)}"
+    return f"; did you mean {' or '.join(repr(name) for name in close)}?"
 
 
 def _token_from_file(path: str) -> str:

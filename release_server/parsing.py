@@ -91,6 +91,16 @@ def verbatim(text: str) -> str:
     return text
 
 
+def storage_url(text: str) -> str:
+    """``s3://bucket`` or ``s3://bucket/prefix`` (the S3 backend), or empty (the directory)."""
+    url = text.strip()
+    if url and not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$", url):
+        raise ValueError(f"expected s3://BUCKET or s3://BUCKET/PREFIX, got {text!r}")
+    if any(segment in (".", "..") for segment in url.split("/")[3:]):
+        raise ValueError(f"the prefix may not have . or .. segments, got {text!r}")
+    return url
+
+
 #: The shortest token accepted: shorter ones are guessable, and the log redaction of
 #: tokens (logs.py) needs them long enough not to match ordinary words.
 MIN_TOKEN_LENGTH = 16

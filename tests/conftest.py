@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from s3.weed import s3_bucket, weed  # noqa: F401  (the S3 engine, for every suite)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1d3c"

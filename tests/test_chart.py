@@ -190,6 +190,7 @@ def test_ci_values_cover_the_documented_cases():
         "resources-env-values.yaml",
         "metrics-values.yaml",
         "access-values.yaml",
+        "s3-replicas-values.yaml",
     }
     assert expected <= set(CI_VALUES)
 
@@ -345,6 +346,9 @@ def test_token_and_existing_secret_together_fail(helm):
         (("auth.tokensSecret=Not_A_Name",), "/auth/tokensSecret", "does not match pattern"),
         (("replicas=2",), "", "additional properties 'replicas' not allowed"),
         (("persistence.sizee=1Gi",), "/persistence", "additional properties 'sizee'"),
+        (("storage.s3.bucket=Not_A_Bucket",), "/storage/s3/bucket", "pattern"),
+        (("storage.s3.endpoint=minio:9000",), "/storage/s3/endpoint", "pattern"),
+        (("string:storage.s3.enabled=yes",), "/storage/s3/enabled", "want boolean"),
     ],
 )
 def test_schema_rejects_bad_values(helm, sets, where, why):
@@ -450,6 +454,37 @@ def test_two_replicas_on_readwritemany(helm):
     assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     assert "podAntiAffinity" in pod_spec(docs)["affinity"]
+
+
+def test_replicas_on_a_bucket_need_no_claim(helm):
+    docs = render("s3-replicas-values.yaml")
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
+    assert find(docs, "PersistentVolumeClaim") == []
+    assert volumes(docs)["data"] == {"name": "data", "emptyDir": {}}
+    data = config(docs)
+    assert data["STORAGE_URL"] == "s3://releases/prod/packages"
+    assert data["AWS_ENDPOINT_URL"] == "http://seaweedfs-s3.storage.svc:8333"
+    assert data["AWS_DEFAULT_REGION"] == "us-east-1"
+    variables = env(docs)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert variables[name] == {"secretKeyRef": {"name": "release-server-s3", "key": name}}
+    assert "AWS_ACCESS_KEY_ID" not in data and "AWS_SECRET_ACCESS_KEY" not in data
+
+
+def test_a_bucket_without_a_secret_uses_the_pods_identity(helm):
+    docs = render(sets=("storage.s3.enabled=true", "storage.s3.bucket=packages",
+                        "storage.s3.secretAccessKeyKey=secret"))  # fmt: skip
+    assert config(docs)["STORAGE_URL"] == "s3://packages"
+    assert "AWS_ENDPOINT_URL" not in config(docs)
+    assert "AWS_SECRET_ACCESS_KEY" not in env(docs)
+    assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "RollingUpdate"}
+
+
+def test_a_bucket_needs_a_name(helm):
+    error = render_fails("storage.s3.enabled=true")
+    assert "storage.s3.bucket is empty" in error
 
 
 def test_existing_claim(helm):

@@ -261,6 +261,7 @@ def test_holds_only_the_pyz_on_the_base(image: Image, buildah: Buildah) -> None:
         with zipfile.ZipFile(final / "app/release-server.pyz") as pyz:
             names = set(pyz.namelist())
         assert {"__main__.py", "release_server/cli.py", "starlette/", "hypercorn/"} <= names
+        assert {"boto3/", "botocore/data/s3/"} <= names  # the S3 backend works in the image
         data = final_tree["data"]
         assert (data.st_uid, data.st_gid) == (NONROOT, NONROOT)
         assert os.listdir(final / "data") == []

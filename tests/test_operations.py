@@ -182,7 +182,7 @@ def test_unknown_toml_key_suggests_the_closest(tmp_path: Path, key: str, hint: s
     config.write_text(f"{key} = 'x'\n")
     result = run_cli("--config", str(config), "--storage", str(tmp_path / "d"))
     assert result.returncode == 2
-    assert f"did you mean {hint!r}" in result.stderr, result.stderr
+    assert "did you mean" in result.stderr and repr(hint) in result.stderr, result.stderr
 
 
 def test_config_flag_reads_the_file(start_server, tmp_path: Path) -> None:

@@ -92,6 +92,15 @@ def test_docker_builder_context_builds_the_same_pyz(pyz: Path, tmp_path: Path) -
     )
     assert done.returncode == 0, f"build/pyz.py failed:\n{done.stdout}{done.stderr}"
     assert output.read_bytes() == pyz.read_bytes()
+    # The image ships the S3 pyz: its requirements are in the context too.
+    assert "--with s3" in builder
+    done = subprocess.run(
+        [sys.executable, "build/pyz.py", "--with", "s3", "--output", str(output)],
+        cwd=context,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"build/pyz.py --with s3 failed:\n{done.stdout}{done.stderr}"
 
 
 def test_archive_is_precompiled_pure_python_and_normalised(pyz: Path) -> None:

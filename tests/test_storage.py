@@ -1,13 +1,14 @@
 """The storage contract: what every backend behind the seam must do, in-process.
 
-Parametrized over the backends (the directory for now), as Hypercorn runs one suite over
-its workers. Routes and services rely on exactly these properties.
+Parametrized over the backends (the directory, and a bucket on a real SeaweedFS), as
+Hypercorn runs one suite over its workers. Routes and services rely on exactly these
+properties.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -19,8 +20,7 @@ from release_server.storage import DirectoryStorage, Storage
 
 pytestmark = pytest.mark.anyio
 
-Backend = Callable[[Path], Storage]
-BACKENDS: dict[str, Backend] = {"directory": DirectoryStorage}
+BACKENDS = ("directory", "s3")
 
 
 @pytest.fixture
@@ -28,9 +28,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    backend = BACKENDS[request.param](tmp_path / "storage")
+    backend: Storage
+    if request.param == "s3":
+        from release_server.storage.s3 import S3Storage
+
+        weed = request.getfixturevalue("weed")
+        backend = S3Storage(f"s3://{weed.new_bucket()}/packages", weed.make_client())
+    else:
+        backend = DirectoryStorage(tmp_path / "storage")
     backend.prepare()
     yield backend
 

@@ -120,10 +120,26 @@ it cannot be used to check token guesses offline.
 {{- end }}
 
 {{/*
-"true" when the pods can share their storage (a ReadWriteMany claim).
+"true" when the pods can share their storage (a bucket, or a ReadWriteMany claim).
 */}}
 {{- define "release-server.sharedStorage" -}}
-{{- if and .Values.persistence.enabled (eq .Values.persistence.accessMode "ReadWriteMany") }}true{{ end }}
+{{- if .Values.storage.s3.enabled }}true
+{{- else if and .Values.persistence.enabled (eq .Values.persistence.accessMode "ReadWriteMany") }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when packages live on the claim (persistence on, no bucket).
+*/}}
+{{- define "release-server.claimUsed" -}}
+{{- if and .Values.persistence.enabled (not .Values.storage.s3.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
+STORAGE_URL of the bucket: s3://bucket or s3://bucket/prefix.
+*/}}
+{{- define "release-server.storageUrl" -}}
+{{- $prefix := .Values.storage.s3.prefix | trimAll "/" }}
+{{- printf "s3://%s%s" .Values.storage.s3.bucket (ternary (printf "/%s" $prefix) "" (ne $prefix "")) }}
 {{- end }}
 
 {{/*
@@ -157,6 +173,9 @@ The base URL users reach the server at, for NOTES.txt ("" when only port-forward
 Checks that values.schema.json cannot express; rendering fails with a clear message.
 */}}
 {{- define "release-server.validate" -}}
+{{- if and .Values.storage.s3.enabled (not .Values.storage.s3.bucket) }}
+{{- fail "storage.s3.enabled is true but storage.s3.bucket is empty: name the bucket (it must exist)." }}
+{{- end }}
 {{- if and .Values.ingress.enabled .Values.httpRoute.enabled }}
 {{- fail "ingress.enabled and httpRoute.enabled are both true: expose release-server through an Ingress or a Gateway API HTTPRoute, not both. Set one of them to false." }}
 {{- end }}
