@@ -1,4 +1,5 @@
-"""The command line: flags -> settings -> hypercorn; and ``healthcheck`` for the image."""
+"""The command line: flags -> settings -> an engine (Hypercorn or Granian); and
+``healthcheck`` for the image."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, engine, engine_granian
 from .config import (
     ENVIRONMENT_ONLY,
     TABLE,
@@ -26,7 +27,6 @@ from .config import (
     load_settings,
     settings_to_env,
 )
-from .engine import ServerConfig
 from .logs import configure_logging, log_event
 from .metrics import SHARE_ENV
 from .storage import DirectoryStorage
@@ -96,37 +96,36 @@ def healthcheck(url: str | None, settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Run hypercorn in this process (one worker) or with worker processes."""
-    from hypercorn.run import run
-
+    """Run the chosen engine, its worker processes sharing metrics through a directory."""
     os.environ.update(settings_to_env(settings))
-    config = ServerConfig()
-    config.user_timeout_ms = int(settings.read_timeout * 1000)
-    config.application_path = "release_server.asgi:create_app()"
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config.bind = [f"{host}:{settings.port}"]
-    config.workers = 0 if settings.workers == 1 else settings.workers
-    config.backlog = 2048  # hypercorn's 100 makes a burst of clients wait for SYN retries
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.keep_alive_timeout = settings.keep_alive_timeout
-    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body) and on
-    # downloads nobody reads (download.FileDownload, ServerConfig). Hypercorn's read
-    # timeout would also cut off downloads that simply take longer than it.
-    config.read_timeout = None
-    config.graceful_timeout = settings.graceful_timeout
-    config.include_server_header = False
-    if settings.certfile:
-        config.certfile = settings.certfile
-        config.keyfile = settings.keyfile
+    run = engine_granian.serve if settings.engine == "granian" else engine.serve
     if settings.workers == 1:
-        return run(config)
+        return run(settings)
     share = metrics_directory(settings)
     os.environ[SHARE_ENV] = str(share)
     try:
-        return run(config)
+        return run(settings)
     finally:
         shutil.rmtree(share, ignore_errors=True)
+
+
+def choose_engine(settings: Settings) -> Settings | str:
+    """``settings`` with ENGINE resolved (auto: Granian when installed), or why the engine
+    asked for cannot serve them, as one line."""
+    name = settings.engine
+    if name == "auto":
+        name = "granian" if engine_granian.available() else "hypercorn"
+    if name == "granian":
+        if not engine_granian.available():
+            return (
+                "--engine granian: Granian is not installed here (the pyz and the plain "
+                "package carry Hypercorn only): pip install 'release-server[fast]', or use "
+                "--engine hypercorn"
+            )
+        lacking = engine_granian.lacks(settings)
+        if lacking:
+            return f"--engine granian: {lacking}"
+    return replace(settings, engine=name)
 
 
 def metrics_directory(settings: Settings) -> Path:
@@ -194,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     refusal = preflight(settings)
     if refusal:
         return fail(refusal)
+    chosen = choose_engine(settings)
+    if isinstance(chosen, str):
+        return fail(chosen)
+    settings = chosen
     configure_logging(settings.log_level, (settings.auth_token,))
     log_event(logger, "starting", version=__version__, settings=effective(settings))
     try:

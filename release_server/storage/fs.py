@@ -23,7 +23,14 @@ from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
-from .fs_files import READ_FLAGS, FileReader, fsync_dir, remove_sidecar
+from .fs_files import (
+    READ_FLAGS,
+    SEND_DIR,
+    FileReader,
+    fsync_dir,
+    remove_sidecar,
+    remove_stale_send_links,
+)
 from .fs_listing import Listings, Skipped
 from .fs_meta import MetaDir, hash_file, identity
 from .fs_upload import TempFile, disk_error, remove_stale_temp_files
@@ -64,7 +71,7 @@ class DirectoryStorage(Storage):
         TempFile(self.root, "").discard_now()
 
     def remove_stale_uploads(self) -> list[str]:
-        return remove_stale_temp_files(self.root)
+        return remove_stale_temp_files(self.root) + remove_stale_send_links(self.root)
 
     async def problem(self) -> str | None:
         return await to_thread.run_sync(self._problem)
@@ -133,7 +140,8 @@ class DirectoryStorage(Storage):
             os.close(fd)
             raise self.skipped.note(key, "not a regular file (a FIFO, socket or device)") from None
         name = key.rsplit("/", 1)[-1]
-        return FileReader(fd, Package(name, st.st_size, st.st_mtime_ns, digest), identity(st))
+        package = Package(name, st.st_size, st.st_mtime_ns, digest)
+        return FileReader(fd, package, identity(st), links=self.root / SEND_DIR)
 
     async def count_download(self, key: str, version: str) -> None:
         await to_thread.run_sync(self.meta.count_download, version)
