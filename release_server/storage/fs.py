@@ -28,6 +28,7 @@ from .fs_files import (
     SEND_DIR,
     FileReader,
     fsync_dir,
+    remove_send_links,
     remove_sidecar,
     remove_stale_send_links,
 )
@@ -194,6 +195,7 @@ class DirectoryStorage(Storage):
         fsync_dir(path.parent)
         if old is not None:
             self.meta.forget(old)
+            remove_send_links(self.root, identity(old))
             remove_sidecar(path)
         name = path.name
         return Package(name, st.st_size, st.st_mtime_ns, digest), old is not None
@@ -212,6 +214,7 @@ class DirectoryStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             raise no_such_package(key) from None
         self.meta.forget(st)
+        remove_send_links(self.root, identity(st))
         remove_sidecar(path)
         return Package(path.name, st.st_size, st.st_mtime_ns, digest)
 

@@ -21,10 +21,11 @@ READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 #: Hard links to pinned versions, named for an engine to open (``local_path``), in a
 #: directory of the storage's hidden metadata (same filesystem, never listed).
 SEND_DIR = Path(META_DIR) / "send"
-SEND_PREFIX = "send-"
 #: How long such a link outlives its reader: the engine opens it soon after it is given
 #: the name, in a task of its own that tells nobody when; once open, the link can go.
-SEND_LINK_SECONDS = 30.0
+#: A delete or replace of the key removes the links to its old version at once (so the
+#: space is freed as soon as the downloads in flight end, as with pinned descriptors).
+SEND_LINK_SECONDS = 10.0
 
 
 class FileReader(Reader):
@@ -46,7 +47,7 @@ class FileReader(Reader):
         the version was deleted meanwhile (nothing to link) or the link cannot be made."""
         if self.links is None or self.fd < 0 or self.link is not None:
             return None
-        link = self.links / f"{SEND_PREFIX}{uuid.uuid4().hex}"
+        link = self.links / f"{self.version}.{uuid.uuid4().hex}"
         try:
             await to_thread.run_sync(_link_descriptor, self.fd, link)
         except OSError:
@@ -80,6 +81,16 @@ def _link_descriptor(fd: int, link: Path) -> None:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def remove_send_links(root: Path, version: str) -> None:
+    """Remove the links to one version (its key was deleted or replaced): an engine that
+    opened one keeps sending; one that had not yet answers 404, as if it came later."""
+    prefix = f"{version}."
+    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix):
+                _unlink(Path(entry.path))
 
 
 def remove_stale_send_links(root: Path) -> list[str]:
