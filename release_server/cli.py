@@ -11,9 +11,6 @@ import shutil
 import socket
 import ssl
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
@@ -82,6 +79,9 @@ def environment_only() -> dict[str, str]:
 
 def healthcheck(url: str | None, settings: Settings) -> int:
     """GET the health URL; 0 when it answers 200. Needs no curl (distroless image)."""
+    import urllib.error  # here, not at start-up: serving never needs it (cold start)
+    import urllib.request
+
     scheme = "https" if settings.certfile else "http"
     url = url or f"{scheme}://127.0.0.1:{settings.port}/healthz"
     context = ssl._create_unverified_context() if url.startswith("https:") else None
@@ -132,6 +132,8 @@ def metrics_directory(settings: Settings) -> Path:
     """A directory of this server's own, where its workers add up their metrics: in the
     temp dir, or (read-only root filesystem, no temp dir) under storage's hidden names,
     named after this host and process so replicas sharing storage never mix."""
+    import tempfile  # only with several workers: not on the cold start path
+
     try:
         return Path(tempfile.mkdtemp(prefix="release-server-metrics-"))
     except OSError:
