@@ -111,20 +111,15 @@ def serve(settings: Settings) -> int:
 
 def choose_engine(settings: Settings) -> Settings | str:
     """``settings`` with ENGINE resolved (auto: Granian when installed), or why the engine
-    asked for cannot serve them, as one line."""
+    asked for cannot serve, as one line. Every setting works on both engines."""
     name = settings.engine
     if name == "auto":
         name = "granian" if engine_granian.available() else "hypercorn"
-    if name == "granian":
-        if not engine_granian.available():
-            return (
-                "--engine granian: Granian is not installed here (the pyz and the plain "
-                "package carry Hypercorn only): pip install 'release-server[fast]', or use "
-                "--engine hypercorn"
-            )
-        lacking = engine_granian.lacks(settings)
-        if lacking:
-            return f"--engine granian: {lacking}"
+    if name == "granian" and not engine_granian.available():
+        return (
+            "--engine granian: Granian is not installed here (the pyz and the plain package "
+            "carry Hypercorn only): pip install 'release-server[fast]', or use --engine hypercorn"
+        )
     return replace(settings, engine=name)
 
 

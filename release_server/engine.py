@@ -16,7 +16,6 @@ from hypercorn.protocol.h11 import H11Protocol
 
 from .config import Settings
 
-NAME = "hypercorn"
 #: Connections the kernel queues before the app accepts them. Hypercorn's 100 makes a burst
 #: of clients wait for SYN retries.
 BACKLOG = 2048

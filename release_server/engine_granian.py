@@ -27,7 +27,6 @@ from .config import Settings
 if TYPE_CHECKING:
     from granian._granian import WorkerSignal
 
-NAME = "granian"
 BACKLOG = 2048
 #: Seconds a worker gets to answer the requests it cut off before it is killed.
 KILL_AFTER_CUT_OFF = 3.0
@@ -48,19 +47,6 @@ def available() -> bool:
         return importlib.util.find_spec("granian") is not None
     except (ImportError, ValueError):
         return False
-
-
-def lacks(settings: Settings) -> str | None:
-    """What of ``settings`` Granian cannot do, as one line; None when it can do it all."""
-    if settings.keyfile:
-        try:
-            with open(settings.keyfile, "rb") as handle:
-                pem = handle.read()
-        except OSError:
-            return None  # preflight has said it
-        if b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem:
-            return "--keyfile: give an unencrypted key (no engine here asks for a password)"
-    return None
 
 
 def serve(settings: Settings) -> int:
