@@ -50,7 +50,10 @@ def one_start(python: str, pyz: Path, timeout: float) -> float:
     with tempfile.TemporaryDirectory(prefix="cold-start-") as storage:
         command = [python, "-I", "-S", str(pyz), "--host", "127.0.0.1", "--port", str(port)]
         command += ["--storage", storage]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AUTH_TOKEN": "benchmark"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AUTH_TOKEN": "cold-start-benchmark-token",
+        }
         start = time.perf_counter()
         server = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -252,30 +252,37 @@ class Transfer:
     bytes: int
     seconds: float
     body: bytes
+    #: CPU seconds curl itself used (so a reader sees whether the client was the limit).
+    client_cpu: float = 0.0
 
     @property
     def mb_per_s(self) -> float:
         return self.bytes / self.seconds / 1e6
 
 
-def curl(curl_bin: str, *args: str, timeout: float = 600.0) -> Transfer:
-    """Run one curl transfer; the response body is kept only when it is small (JSON)."""
+def curl(curl_bin: str, *args: str, timeout: float = 600.0, discard: bool = False) -> Transfer:
+    """Run one curl transfer; the response body is kept only when it is small (JSON).
+    ``discard``: the body goes to /dev/null (a download the client must not slow down;
+    check its sha256 separately with download_sha256)."""
     with tempfile.NamedTemporaryFile() as body:
+        before = _children_cpu()
         out = subprocess.run(
             [
-                curl_bin, "-sS", "--max-time", str(int(timeout)), "-o", body.name, "-w",
+                curl_bin, "-sS", "--max-time", str(int(timeout)),
+                "-o", os.devnull if discard else body.name, "-w",
                 "%{http_code} %{size_upload} %{size_download} %{time_total}", *args,
             ],
             capture_output=True,
             text=True,
             timeout=timeout + 30,
         )  # fmt: skip
+        client_cpu = _children_cpu() - before
         if out.returncode != 0:
             raise RuntimeError(f"curl failed ({out.returncode}): {out.stderr.strip()}")
         status, up, down, total = out.stdout.split()
         size = Path(body.name).stat().st_size
         kept = Path(body.name).read_bytes() if size < (1 << 20) else b""
-    return Transfer(int(status), max(int(up), int(down)), float(total), kept)
+    return Transfer(int(status), max(int(up), int(down)), float(total), kept, client_cpu)
 
 
 def sha256_of(path: Path) -> str:

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match
 
-from . import engine
 from .config import Settings, load_settings
 from .endpoints import Context, routes
 from .errors import HTTPError
@@ -73,7 +72,10 @@ async def share_metrics(metrics: Metrics) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
-    engine.tune(h2c=settings.h2c)
+    if settings.engine != "granian":  # Hypercorn's internals, in its own worker processes
+        from . import engine
+
+        engine.tune(h2c=settings.h2c)
     in_worker = settings.workers > 1 and multiprocessing.parent_process() is not None
     configure_logging(settings.log_level, (settings.auth_token,), one_of_several_workers=in_worker)
     storage = open_storage(settings.storage_url, settings.storage)

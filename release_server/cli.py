@@ -1,4 +1,5 @@
-"""The command line: flags -> settings -> hypercorn; and ``healthcheck`` for the image."""
+"""The command line: flags -> settings -> an engine (Hypercorn or Granian); and
+``healthcheck`` for the image."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ import shutil
 import socket
 import ssl
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, engine, engine_granian
 from .access import TokensFile, TokensFileError
 from .config import (
     ENVIRONMENT_ONLY,
@@ -27,7 +25,6 @@ from .config import (
     load_settings,
     settings_to_env,
 )
-from .engine import ServerConfig
 from .logs import configure_logging, log_event
 from .metrics import SHARE_ENV
 from .storage import open_storage
@@ -84,6 +81,9 @@ def environment_only() -> dict[str, str]:
 
 def healthcheck(url: str | None, settings: Settings) -> int:
     """GET the health URL; 0 when it answers 200. Needs no curl (distroless image)."""
+    import urllib.error  # here, not at start-up: serving never needs it (cold start)
+    import urllib.request
+
     scheme = "https" if settings.certfile else "http"
     url = url or f"{scheme}://127.0.0.1:{settings.port}/healthz"
     context = ssl._create_unverified_context() if url.startswith("https:") else None
@@ -98,43 +98,39 @@ def healthcheck(url: str | None, settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Run hypercorn in this process (one worker) or with worker processes."""
-    from hypercorn.run import run
-
+    """Run the chosen engine, its worker processes sharing metrics through a directory."""
     os.environ.update(settings_to_env(settings))
-    config = ServerConfig()
-    config.user_timeout_ms = int(settings.read_timeout * 1000)
-    config.application_path = "release_server.asgi:create_app()"
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config.bind = [f"{host}:{settings.port}"]
-    config.workers = 0 if settings.workers == 1 else settings.workers
-    config.backlog = 2048  # hypercorn's 100 makes a burst of clients wait for SYN retries
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.keep_alive_timeout = settings.keep_alive_timeout
-    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body) and on
-    # downloads nobody reads (download.FileDownload, ServerConfig). Hypercorn's read
-    # timeout would also cut off downloads that simply take longer than it.
-    config.read_timeout = None
-    config.graceful_timeout = settings.graceful_timeout
-    config.include_server_header = False
-    if settings.certfile:
-        config.certfile = settings.certfile
-        config.keyfile = settings.keyfile
+    run = engine_granian.serve if settings.engine == "granian" else engine.serve
     if settings.workers == 1:
-        return run(config)
+        return run(settings)
     share = metrics_directory(settings)
     os.environ[SHARE_ENV] = str(share)
     try:
-        return run(config)
+        return run(settings)
     finally:
         shutil.rmtree(share, ignore_errors=True)
+
+
+def choose_engine(settings: Settings) -> Settings | str:
+    """``settings`` with ENGINE resolved (auto: Granian when installed), or why the engine
+    asked for cannot serve, as one line. Every setting works on both engines."""
+    name = settings.engine
+    if name == "auto":
+        name = "granian" if engine_granian.available() else "hypercorn"
+    if name == "granian" and not engine_granian.available():
+        return (
+            "--engine granian: Granian is not installed here (the pyz and the plain package "
+            "carry Hypercorn only): pip install 'release-server[fast]', or use --engine hypercorn"
+        )
+    return replace(settings, engine=name)
 
 
 def metrics_directory(settings: Settings) -> Path:
     """A directory of this server's own, where its workers add up their metrics: in the
     temp dir, or (read-only root filesystem, no temp dir) under storage's hidden names,
     named after this host and process so replicas sharing storage never mix."""
+    import tempfile  # only with several workers: not on the cold start path
+
     try:
         return Path(tempfile.mkdtemp(prefix="release-server-metrics-"))
     except OSError:
@@ -209,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     refusal = preflight(settings)
     if refusal:
         return fail(refusal)
+    chosen = choose_engine(settings)
+    if isinstance(chosen, str):
+        return fail(chosen)
+    settings = chosen
     configure_logging(settings.log_level, (settings.auth_token,))
     log_event(logger, "starting", version=__version__, settings=effective(settings))
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .parsing import (
+    engine,
     flag,
     hosts,
     log_level,
@@ -56,6 +57,7 @@ class Settings:
     keep_alive_timeout: float = 5.0
     read_timeout: float = 60.0
     graceful_timeout: float = 10.0
+    engine: str = "auto"
 
     @property
     def storage(self) -> Path:
@@ -143,6 +145,12 @@ TABLE: dict[str, Setting] = {
     "read_timeout": Setting(seconds, "seconds an upload or a download may stall", "--read-timeout"),
     "graceful_timeout": Setting(
         seconds, "seconds in-flight requests get after SIGTERM", "--graceful-timeout"
+    ),
+    "engine": Setting(
+        engine,
+        "hypercorn (pure Python), granian (fast; release-server[fast]) or auto: granian "
+        "when it is installed",
+        "--engine",
     ),
 }
 #: Settings read from the environment only.

@@ -1,4 +1,5 @@
-"""Hypercorn, the embedded engine: its typed config and the few internals tuned here.
+"""Hypercorn, the embedded engine (pure Python, in the pyz): how the CLI runs it, its typed
+config and the few internals tuned here.
 
 Internals are touched in this module only, and tests/unit/test_engine.py fails loudly if a
 Hypercorn release moves them (pyproject.toml bounds the version for the same reason).
@@ -12,6 +13,12 @@ import socket
 import hypercorn.asyncio.tcp_server as tcp_server
 from hypercorn.config import Config, Sockets
 from hypercorn.protocol.h11 import H11Protocol
+
+from .config import Settings
+
+#: Connections the kernel queues before the app accepts them. Hypercorn's 100 makes a burst
+#: of clients wait for SYN retries.
+BACKLOG = 2048
 
 #: Bytes hypercorn reads from a socket at once. Its 64 KiB means some 16,000 trips per GiB
 #: uploaded through h11 and the app; larger reads double upload throughput. At most
@@ -51,3 +58,29 @@ class ServerConfig(Config):
             for bind in self.bind:
                 logger.info(f"Running on {scheme}://{bind} ({self.workers} workers)")
         return sockets
+
+
+def serve(settings: Settings) -> int:
+    """Run Hypercorn in this process (one worker) or with worker processes."""
+    from hypercorn.run import run
+
+    config = ServerConfig()
+    config.user_timeout_ms = int(settings.read_timeout * 1000)
+    config.application_path = "release_server.asgi:create_app()"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.workers = 0 if settings.workers == 1 else settings.workers
+    config.backlog = BACKLOG
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.keep_alive_timeout = settings.keep_alive_timeout
+    # READ_TIMEOUT is enforced by the app on request bodies (uploads.Body) and on
+    # downloads nobody reads (download.FileDownload, ServerConfig). Hypercorn's read
+    # timeout would also cut off downloads that simply take longer than it.
+    config.read_timeout = None
+    config.graceful_timeout = settings.graceful_timeout
+    config.include_server_header = False
+    if settings.certfile:
+        config.certfile = settings.certfile
+        config.keyfile = settings.keyfile
+    return run(config)

@@ -156,16 +156,20 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         status = 0
         sent = 0
+        length = b"0"
 
         async def send_logged(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, length
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
+                length = dict(headers).get(b"content-length", b"0")
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":  # a whole file, by the engine
+                sent += int(length)
             await send(message)
 
         try:

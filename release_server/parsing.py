@@ -8,6 +8,7 @@ from collections.abc import Callable
 SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 SIZE_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ENGINES = ("auto", "hypercorn", "granian")
 REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -50,6 +51,12 @@ def flag(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {text!r}")
+
+
+def engine(text: str) -> str:
+    if text.strip().lower() not in ENGINES:
+        raise ValueError(f"expected one of {', '.join(ENGINES)}, got {text!r}")
+    return text.strip().lower()
 
 
 def log_level(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -111,6 +112,15 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def engine(self) -> str:
+        """The engine serving (hypercorn or granian), from the start-up log line: ENGINE
+        is auto by default, so the source tree runs Granian wherever it is installed."""
+        for line in self.lines:
+            if '"msg": "starting"' in line:
+                return str(json.loads(line)["settings"]["engine"])
+        raise AssertionError(f"no start-up line in the log:\n{self.log}")
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

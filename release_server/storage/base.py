@@ -43,6 +43,13 @@ class Reader(ABC):
     async def close(self) -> None:
         """Release the pinned version. Safe to call twice."""
 
+    async def local_path(self) -> str | None:
+        """A file name of this very version that the HTTP engine may open itself and send
+        without Python in the byte path (ASGI ``http.response.pathsend``), or None (the
+        default) when the backend has none; the bytes are then ``read()``. The name stays
+        valid for a while after ``close()``: the engine opens it on its own schedule."""
+        return None
+
 
 class Writer(ABC):
     """A new object being streamed in, invisible until ``Storage.publish``."""

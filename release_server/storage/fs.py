@@ -24,7 +24,15 @@ from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
-from .fs_files import READ_FLAGS, FileReader, fsync_dir, remove_sidecar
+from .fs_files import (
+    READ_FLAGS,
+    SEND_DIR,
+    FileReader,
+    fsync_dir,
+    remove_send_links,
+    remove_sidecar,
+    remove_stale_send_links,
+)
 from .fs_listing import Listings, Skipped
 from .fs_meta import MetaDir, hash_file, identity
 from .fs_upload import TempFile, disk_error, remove_stale_temp_files
@@ -67,7 +75,7 @@ class DirectoryStorage(Storage):
         TempFile(self.root, "").discard_now()
 
     def remove_stale_uploads(self) -> list[str]:
-        return remove_stale_temp_files(self.root)
+        return remove_stale_temp_files(self.root) + remove_stale_send_links(self.root)
 
     async def problem(self) -> str | None:
         return await to_thread.run_sync(self._problem)
@@ -136,7 +144,8 @@ class DirectoryStorage(Storage):
             os.close(fd)
             raise self.skipped.note(key, "not a regular file (a FIFO, socket or device)") from None
         name = key.rsplit("/", 1)[-1]
-        return FileReader(fd, Package(name, st.st_size, st.st_mtime_ns, digest), identity(st))
+        package = Package(name, st.st_size, st.st_mtime_ns, digest)
+        return FileReader(fd, package, identity(st), links=self.root / SEND_DIR)
 
     async def count_download(self, key: str, version: str) -> None:
         await to_thread.run_sync(self.meta.count_download, version)
@@ -189,6 +198,7 @@ class DirectoryStorage(Storage):
         fsync_dir(path.parent)
         if old is not None:
             self.meta.forget(old)
+            remove_send_links(self.root, identity(old))
             remove_sidecar(path)
         self._touch(upload.key)
         name = path.name
@@ -208,6 +218,7 @@ class DirectoryStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             raise no_such_package(key) from None
         self.meta.forget(st)
+        remove_send_links(self.root, identity(st))
         remove_sidecar(path)
         self._touch(key)
         return Package(path.name, st.st_size, st.st_mtime_ns, digest)

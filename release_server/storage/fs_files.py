@@ -2,36 +2,108 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
+import uuid
 from pathlib import Path
 
 from anyio import to_thread
 
 from ..package import Package
 from .base import Reader
-from .fs_meta import HEX64
+from .fs_meta import HEX64, META_DIR
 
 SIDECAR_SUFFIX = ".sha256"
 #: open() flags for reading a package: never follow a link, never block on a FIFO.
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+#: Hard links to pinned versions, named for an engine to open (``local_path``), in a
+#: directory of the storage's hidden metadata (same filesystem, never listed).
+SEND_DIR = Path(META_DIR) / "send"
+#: How long such a link outlives its reader: the engine opens it soon after it is given
+#: the name, in a task of its own that tells nobody when; once open, the link can go.
+#: A delete or replace of the key removes the links to its old version at once (so the
+#: space is freed as soon as the downloads in flight end, as with pinned descriptors).
+SEND_LINK_SECONDS = 10.0
 
 
 class FileReader(Reader):
     """A package opened by descriptor: the bytes of this version, whatever the name does."""
 
-    def __init__(self, fd: int, package: Package, version: str) -> None:
+    def __init__(self, fd: int, package: Package, version: str, links: Path | None = None) -> None:
         self.fd = fd
         self.package = package
         self.version = version
+        self.links = links
+        self.link: Path | None = None
 
     async def read(self, offset: int, size: int) -> bytes:
         return await to_thread.run_sync(os.pread, self.fd, size, offset)
+
+    async def local_path(self) -> str | None:
+        """A new hard link to the pinned descriptor (never to the key's current name), so
+        a replace or delete of the key does not change what the engine sends. None when
+        the version was deleted meanwhile (nothing to link) or the link cannot be made."""
+        if self.links is None or self.fd < 0 or self.link is not None:
+            return None
+        link = self.links / f"{self.version}.{uuid.uuid4().hex}"
+        try:
+            await to_thread.run_sync(_link_descriptor, self.fd, link)
+        except OSError:
+            return None
+        self.link = link
+        return str(link)
 
     async def close(self) -> None:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+        if self.link is not None:
+            link, self.link = self.link, None
+            asyncio.get_running_loop().call_later(SEND_LINK_SECONDS, _unlink, link)
+
+
+def _link_descriptor(fd: int, link: Path) -> None:
+    """linkat(2) with AT_SYMLINK_FOLLOW on /proc/self/fd/N: a name for the open file itself
+    (Python makes a plain link(2), which fails here, unless a directory fd is given)."""
+    try:
+        directory = os.open(link.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        link.parent.mkdir(exist_ok=True)
+        directory = os.open(link.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", link.name, dst_dir_fd=directory, follow_symlinks=True)
+    finally:
+        os.close(directory)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def remove_send_links(root: Path, version: str) -> None:
+    """Remove the links to one version (its key was deleted or replaced): an engine that
+    opened one keeps sending; one that had not yet answers 404, as if it came later."""
+    prefix = f"{version}."
+    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix):
+                _unlink(Path(entry.path))
+
+
+def remove_stale_send_links(root: Path) -> list[str]:
+    """Remove send links older than SEND_LINK_SECONDS (left by a process that died)."""
+    removed = []
+    cutoff = time.time() - SEND_LINK_SECONDS
+    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    os.unlink(entry.path)
+                    removed.append(f"{SEND_DIR}/{entry.name}")
+    return removed
 
 
 def fsync_dir(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,7 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ServerProcess, StartServer
+from conftest import ServerProcess, StartServer, default_command
+
+#: Where the engines differ (what they refuse before the app sees it, timeouts, framing),
+#: every test runs on both; elsewhere on the one ``auto`` picks (Granian when installed).
+ON_BOTH_ENGINES = ("test_hostile_input", "test_review_findings", "test_slow_clients")
 
 #: Size of the small volume the disk-full tests put the storage directory on.
 SMALL_VOLUME = "8m"
@@ -23,12 +28,24 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" not in metafunc.fixturenames:
+        return
+    engines = ["auto"]
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in ON_BOTH_ENGINES:
+        engines = ["hypercorn"]
+        if importlib.util.find_spec("granian") and not os.environ.get("RELEASE_SERVER_PYZ"):
+            engines.insert(0, "granian")
+    metafunc.parametrize("engine", engines, scope="module")
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Like the suite-wide factory, but each test runs once, against the source tree (or
-    the zipapp named by RELEASE_SERVER_PYZ): the hardening tests are too slow to run twice.
-    """
+def start_server(tmp_path: Path, engine: str) -> Iterator[StartServer]:
+    """Like the suite-wide factory, but each test runs once per engine, against the source
+    tree (or the zipapp named by RELEASE_SERVER_PYZ): the hardening tests are too slow to
+    run twice more (source and pyz)."""
     started: list[ServerProcess] = []
+    command = [*default_command(), "--engine", engine]
 
     def start(
         storage: Path | None = None, env: dict[str, str] | None = None, **kwargs: object
@@ -37,6 +54,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         storage.mkdir(parents=True, exist_ok=True)
         # A short shutdown bound keeps teardown fast when a test leaves a request hanging.
         env = {"GRACEFUL_TIMEOUT": "2", **(env or {})}
+        kwargs.setdefault("command", command)
         server = ServerProcess(storage, env=env, **kwargs)  # type: ignore[arg-type]
         started.append(server)
         return server

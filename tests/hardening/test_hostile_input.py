@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
 
 import pytest
-from conftest import TOKEN, ServerProcess
+from conftest import TOKEN, ServerProcess, default_command
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -98,7 +98,7 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[Target]:
     """storage and canary nested four levels deep, so that '../' * 4 still lands in the
     snapshot; the canary holds files named like the ones a traversal would aim at."""
     root = tmp_path_factory.mktemp("hostile")
@@ -113,6 +113,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     (storage / "known.bin").write_bytes(known)
     server = ServerProcess(
         storage,
+        command=[*default_command(), "--engine", engine],
         env={
             "MAX_UPLOAD_SIZE": str(MAX_UPLOAD),
             "MAX_PACKAGES": "0",

@@ -213,7 +213,10 @@ def test_cleartext_http2_is_off(server) -> None:
     with socket.create_connection((HOST, server.port), timeout=5) as sock:
         sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         first = sock.recv(100)
-    assert first.startswith(b"HTTP/1.1 4"), first  # not an HTTP/2 SETTINGS frame
+    # Not an HTTP/2 SETTINGS frame: Hypercorn answers 4xx; Granian (hyper) closes the
+    # connection without an answer, before the app sees anything.
+    closed = server.engine == "granian" and first == b""
+    assert first.startswith(b"HTTP/1.1 4") or closed, first
 
 
 # -- 7. request smuggling hygiene -----------------------------------------------------------
@@ -237,12 +240,22 @@ def test_ambiguous_framing_is_400_and_closes(server, version: str, headers) -> N
     with socket.create_connection((HOST, server.port), timeout=10) as sock:
         sock.sendall(raw + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         reply = read_reply(sock, time.monotonic() + 10)
-        assert reply is not None and reply.status == 400, reply
+        assert reply is not None, reply
+        # Granian (hyper) drops Content-Length when Transfer-Encoding is chunked before the
+        # app sees the request, and reads the body by Transfer-Encoding alone, which RFC 9112
+        # §6.3 allows ("or process such a request in accordance with the Transfer-Encoding
+        # alone"); then it closes the connection, as the RFC requires: nothing is smuggled.
+        by_encoding = server.engine == "granian" and version == "HTTP/1.1"
+        if by_encoding:
+            assert reply.status == 201 and reply.headers.get("connection") == "close", reply
+        else:
+            assert reply.status == 400, reply
         rest = b""
         while chunk := sock.recv(65536):
             rest += chunk
     assert b"HTTP/1.1 200" not in rest, "the connection went on after an ambiguous request"
-    assert not (server.storage / "smuggled.bin").exists()
+    stored = server.storage / "smuggled.bin"
+    assert stored.read_bytes() == b"hello" if by_encoding else not stored.exists()
 
 
 # -- 8, 9. tokens -----------------------------------------------------------------------------
