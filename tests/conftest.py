@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,6 +20,8 @@ from s3.weed import s3_bucket, weed  # noqa: F401  (the S3 engine, for every sui
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1d3c"
+#: Where start_server puts packages in an S3 bucket.
+S3_PREFIX = "packages"
 
 
 def free_port() -> int:
@@ -39,12 +42,23 @@ def default_command() -> list[str]:
     return pyz_command(pyz) if pyz else [sys.executable, "-m", "release_server"]
 
 
+#: ``pytestmark`` of the suites about storage behaviour: every test runs a third time,
+#: "source-s3", the source tree on a fresh bucket of the ``weed`` engine (the plain pyz has
+#: no boto3). Two servers started on one storage share one bucket. A test that touches
+#: the storage directory itself carries ``@DIRECTORY_ONLY("why")`` and is skipped on S3.
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "server_command", ["source", "pyz", "source-s3"], indirect=True
+)
+DIRECTORY_ONLY = pytest.mark.directory_only
+
+
 @pytest.fixture(scope="session", params=["source", "pyz"])
 def server_command(request: pytest.FixtureRequest, tmp_path_factory) -> list[str]:
-    """Every black-box test runs twice: against the source tree and the built zipapp.
+    """Every black-box test runs twice: against the source tree and the built zipapp
+    (and with BOTH_BACKENDS a third time, the source tree on S3).
 
     The pyz is RELEASE_SERVER_PYZ if set, else built once per session with build/pyz.py."""
-    if request.param == "source":
+    if request.param in ("source", "source-s3"):
         return [sys.executable, "-m", "release_server"]
     pyz = os.environ.get("RELEASE_SERVER_PYZ")
     if not pyz:
@@ -73,6 +87,8 @@ class ServerProcess:
         command: list[str] | None = None,
     ) -> None:
         self.storage = storage
+        #: On S3 (set by start_server): the engine's boto3 client and the bucket.
+        self.s3: tuple[Any, str] | None = None
         self.token = token
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -167,20 +183,67 @@ StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture
-def start_server(tmp_path: Path, server_command: list[str]) -> Iterator[StartServer]:
-    """Factory: start_server(storage=None, token=TOKEN, env=None, args=None)."""
-    started: list[ServerProcess] = []
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage this test's servers use: s3 for the source-s3 runs of BOTH_BACKENDS,
+    else directory. A DIRECTORY_ONLY test is skipped on S3, with its reason."""
+    callspec = getattr(request.node, "callspec", None)
+    if not callspec or callspec.params.get("server_command") != "source-s3":
+        return "directory"
+    only = request.node.get_closest_marker("directory_only")
+    if only:
+        pytest.skip(f"{only.args[0]}: a directory-only behaviour")
+    return "s3"
 
-    def start(storage: Path | None = None, **kwargs) -> ServerProcess:
+
+@pytest.fixture
+def start_server(
+    tmp_path: Path, server_command: list[str], backend: str, request: pytest.FixtureRequest
+) -> Iterator[StartServer]:
+    """Factory: start_server(storage=None, token=TOKEN, env=None, args=None).
+
+    On S3 each storage path stands for a fresh bucket: servers started on the same
+    storage serve the same bucket (the path itself is then unused)."""
+    started: list[ServerProcess] = []
+    buckets: dict[Path, str] = {}
+
+    def start(
+        storage: Path | None = None, env: dict[str, str] | None = None, **kwargs
+    ) -> ServerProcess:
         storage = storage or tmp_path / "data"
         storage.mkdir(parents=True, exist_ok=True)
-        server = ServerProcess(storage, command=server_command, **kwargs)
+        if backend == "s3":
+            weed = request.getfixturevalue("weed")
+            if storage not in buckets:
+                buckets[storage] = weed.new_bucket()
+            bucket = buckets[storage]
+            env = {**weed.env, "STORAGE_URL": f"s3://{bucket}/{S3_PREFIX}", **(env or {})}
+        server = ServerProcess(storage, command=server_command, env=env, **kwargs)
+        if backend == "s3":
+            server.s3 = (weed.client, bucket)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+def stored_names(server: ServerProcess) -> list[str]:
+    """What the storage holds at its top level, hidden leftovers included: the files of
+    the directory (not .meta nor the readiness probe), or on S3 the objects directly below
+    the prefix, i.e. the packages' pointers (not the .blobs/ .holds/ .downloads/ levels)."""
+    if server.s3 is None:
+        return sorted(
+            name
+            for name in os.listdir(server.storage)
+            if name != ".meta" and not name.startswith(".tmp-ready")
+        )
+    client, bucket = server.s3
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{S3_PREFIX}/", Delimiter="/"
+    )
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return sorted(key.removeprefix(f"{S3_PREFIX}/") for key in keys)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from email.utils import formatdate
 
 import pytest
 import requests
-from conftest import ServerProcess
+from conftest import BOTH_BACKENDS, ServerProcess
+
+pytestmark = BOTH_BACKENDS
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 

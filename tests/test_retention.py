@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import ServerProcess
+from conftest import BOTH_BACKENDS, DIRECTORY_ONLY, ServerProcess, stored_names
+
+pytestmark = BOTH_BACKENDS
 
 
 def names(server: ServerProcess) -> list[str]:
@@ -23,7 +25,7 @@ def test_newest_kept_and_pruned_returned(start_server) -> None:
     answer = server.upload("v3.zip", b"x").json()
     assert answer["pruned"] == ["v0.zip"]
     assert names(server) == ["v3.zip", "v2.zip", "v1.zip"]
-    assert not (server.storage / "v0.zip").exists()
+    assert stored_names(server) == ["v1.zip", "v2.zip", "v3.zip"]
     assert any('"pruned"' in line and "v0.zip" in line for line in server.lines)
 
 
@@ -36,6 +38,7 @@ def test_overwrite_counts_as_newest(start_server) -> None:
     assert names(server) == ["c.zip", "a.zip"]
 
 
+@DIRECTORY_ONLY("files copied in by hand")
 def test_just_uploaded_never_pruned(start_server) -> None:
     """Files copied in by hand with future times look newer, yet the upload stays."""
     server = start_server(env={"MAX_PACKAGES": "2"})
@@ -69,6 +72,7 @@ def test_default_keeps_three_versions_per_family_and_no_cap(server: ServerProces
     ]
 
 
+@DIRECTORY_ONLY("files copied in by hand")
 def test_hand_copied_files_are_listed_served_and_counted(start_server, tmp_path) -> None:
     storage = tmp_path / "hand"
     storage.mkdir()
@@ -85,6 +89,7 @@ def test_hand_copied_files_are_listed_served_and_counted(start_server, tmp_path)
     assert server.upload("new2.zip", b"2").json()["pruned"] == ["later.bin"]
 
 
+@DIRECTORY_ONLY("hidden files and subdirectories in storage")
 def test_hidden_and_odd_entries_are_ignored(server: ServerProcess) -> None:
     (server.storage / ".secret").write_bytes(b"s")
     (server.storage / "subdir").mkdir()
@@ -94,6 +99,7 @@ def test_hidden_and_odd_entries_are_ignored(server: ServerProcess) -> None:
     assert requests.get(f"{server.url}/assets/subdir", timeout=10).status_code == 404
 
 
+@DIRECTORY_ONLY("the earlier release-server's sidecar files")
 def test_legacy_sidecars(start_server, tmp_path) -> None:
     storage = tmp_path / "legacy"
     storage.mkdir()
@@ -112,6 +118,7 @@ def test_legacy_sidecars(start_server, tmp_path) -> None:
     assert not (storage / "tool.zip.sha256").exists()
 
 
+@DIRECTORY_ONLY("the earlier release-server's sidecar files")
 def test_overwrite_removes_stale_sidecar(start_server, tmp_path) -> None:
     storage = tmp_path / "legacy2"
     storage.mkdir()
@@ -123,6 +130,7 @@ def test_overwrite_removes_stale_sidecar(start_server, tmp_path) -> None:
     assert not (storage / "t.zip.sha256").exists()
 
 
+@DIRECTORY_ONLY("the .meta directory")
 def test_pruning_removes_metadata(start_server) -> None:
     server = start_server(env={"MAX_PACKAGES": "1"})
     server.upload("m1.bin", b"1")
@@ -132,19 +140,30 @@ def test_pruning_removes_metadata(start_server) -> None:
     assert len(meta) == 1 and meta[0].endswith(".sha256")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_concurrent_uploads_leave_exactly_the_newest_n(start_server, workers: str) -> None:
-    """Racing prunes (20 uploads at once, in one or two worker processes) never remove
-    more than the rule says: exactly MAX_PACKAGES remain."""
-    server = start_server(env={"MAX_PACKAGES": "5"}, args=["--workers", workers])
+@pytest.mark.parametrize(
+    ("servers", "workers"), [(1, "1"), (1, "2"), (2, "2")], ids=["1x1", "1x2", "2x2"]
+)
+def test_concurrent_uploads_leave_exactly_the_newest_n(
+    start_server, tmp_path, servers: int, workers: str
+) -> None:
+    """Racing prunes (20 uploads at once, in one or two worker processes of one or two
+    servers on the same storage) never remove more than the rule says: exactly
+    MAX_PACKAGES remain."""
+    started = [
+        start_server(tmp_path / "race", env={"MAX_PACKAGES": "5"}, args=["--workers", workers])
+        for _ in range(servers)
+    ]
 
     def upload(index: int) -> requests.Response:
-        return server.upload(f"race-{index:02}.zip", b"x" * (index + 1))
+        return started[index % servers].upload(f"race-{index:02}.zip", b"x" * (index + 1))
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(upload, range(20)))
     assert [answer.status_code for answer in answers] == [200] * 20
-    listed = requests.get(f"{server.url}/packages", timeout=10).json()
-    assert len(listed) == 5, [p["name"] for p in listed]
+    for server in started:  # a replica sees the other's writes within a second
+        deadline = time.monotonic() + 3
+        while len(listed := requests.get(f"{server.url}/packages", timeout=10).json()) != 5:
+            assert time.monotonic() < deadline, [p["name"] for p in listed]
+            time.sleep(0.1)
     pruned = {name for answer in answers for name in answer.json()["pruned"]}
     assert len(pruned) == 15 and pruned.isdisjoint(p["name"] for p in listed)

@@ -3,6 +3,9 @@
 An upload that does not fit must answer 507, leave no partial file, give the space back,
 keep every earlier package intact, and not stop the next upload that fits. /readyz reports
 the condition while it lasts.
+
+Directory backend only: a bucket does not run out of space the way a filesystem does
+(no ENOSPC to provoke), so there is no S3 counterpart of these tests.
 """
 
 from __future__ import annotations
