@@ -72,6 +72,9 @@ class Weed:
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
             *(f"-{name}.port={port}" for name, port in ports.items()),
             "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            # Each bucket is a collection that takes several volumes; the automatic limit
+            # (free disk / 128 MB) runs out after ~80 buckets. Volumes are sparse files.
+            "-volume.max=100000",
             f"-s3.localSocket={directory / 's3.sock'}",
             f"-filer.localSocket={directory / 'filer.sock'}",
         ]  # fmt: skip
