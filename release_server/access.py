@@ -269,28 +269,26 @@ class Access:
                 "Writes are disabled: no AUTH_TOKEN or TOKENS_FILE is configured on the "
                 "server. Set AUTH_TOKEN (or AUTH_TOKEN_FILE, TOKENS_FILE) and restart it."
             )
+        doing = "Writing to" if write else "Reading"
+        grant = self.caller(authorization, f"{doing} {repository} needs {needed}", scheme)
+        if not grant.may(repository, write):
+            raise Forbidden(f"This token may not {kind} {repository}: that needs {needed}.")
+
+    def caller(self, authorization: str | None, needs: str, scheme: str = "Bearer") -> Grant:
+        """The grant of the token sent; Unauthorized when there is none (``needs`` says
+        what the request needs) or it is not one this server knows."""
         token = presented_token(authorization)
         if not token:
-            raise Unauthorized(
-                f"{'Writing to' if write else 'Reading'} {repository} needs a token with "
-                f"{needed}; send it {HOW}.",
-                scheme,
-            )
+            raise Unauthorized(f"{needs}: send a token with it {HOW}.", scheme)
         grant = self.grant(token)
         if grant is None:
             raise Unauthorized("The token is not valid; check the token you send.", scheme)
-        if not grant.may(repository, write):
-            raise Forbidden(f"This token may not {kind} {repository}: that needs {needed}.")
+        return grant
 
     def check_metrics(self, authorization: str | None) -> None:
         """/metrics is open unless some token has the ``metrics`` scope; then it needs one."""
         if not any(grant.metrics for grant in self.grants() if grant is not self.admin):
             return
-        token = presented_token(authorization)
-        if not token:
-            raise Unauthorized(f"/metrics needs a token with the metrics scope; send it {HOW}.")
-        grant = self.grant(token)
-        if grant is None:
-            raise Unauthorized("The token is not valid; check the token you send.")
+        grant = self.caller(authorization, "/metrics needs the metrics scope")
         if not grant.metrics:
             raise Forbidden("This token may not read /metrics: that needs the metrics scope.")

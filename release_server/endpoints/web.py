@@ -11,6 +11,7 @@ same path for writing with curl (SPEC §8.4, §8.5):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from anyio import to_thread
@@ -118,33 +119,42 @@ class WebPaths:
         except NotFound:
             return None
 
-    async def feed(self, request: Request) -> Response:
-        """The atom feed, built once per version of the releases (it names every one)."""
+    async def published(
+        self,
+        request: Request,
+        kind: str,
+        build: Callable[[str, list[github.ReleaseView], github.Links], bytes],
+    ) -> tuple[bytes, str]:
+        """A document of the repository's published releases, built by ``build`` once per
+        version of the releases (it names every one) and base URL."""
         repository = self.api.repository_name(request)
         await self.api.known(repository)
         views, version = await self.api.versioned_views(repository, False)
         links = self.api.links(request)
-        body, etag = await self.ctx.documents.get(
-            Listing((), 0, version), "feed", f"{links.root} {links.repository}",
-            lambda: feeds.releases_feed(repository, [v for v in views if v.key], links),
-            encode=bytes,
+        return await self.ctx.documents.get(
+            Listing((), 0, version), kind, f"{links.root} {links.repository}",
+            lambda: build(repository, views, links), encode=bytes,
+        )  # fmt: skip
+
+    async def feed(self, request: Request) -> Response:
+        """The atom feed of the releases below the root."""
+        body, etag = await self.published(
+            request, "feed",
+            lambda repository, views, links: feeds.releases_feed(
+                repository, [v for v in views if v.key], links
+            ),
         )  # fmt: skip
         return cached_response(request, body, etag, "application/atom+xml")
 
     async def list_page(self, request: Request) -> Response:
         """The repository's releases, newest first (for the default repository, its root
-        release too, which links to /packages); built once per version of the releases."""
-        repository = self.api.repository_name(request)
-        await self.api.known(repository)
-        views, version = await self.api.versioned_views(repository, False)
-        links = self.api.links(request)
-        body, etag = await self.ctx.documents.get(
-            Listing((), 0, version), "releases page", f"{links.root} {links.repository}",
-            lambda: page_releases.render_release_list(
+        release too, which links to /packages)."""
+        body, etag = await self.published(
+            request, "releases page",
+            lambda repository, views, links: page_releases.render_release_list(
                 repository, release_rows(views, links), base_url=links.root,
                 api_url=f"{links.root}/repos/{links.repository}",
-            ),
-            encode=str.encode,
+            ).encode(),
         )  # fmt: skip
         response = cached_response(request, body, etag, "text/html")
         response.headers.update(page.PAGE_HEADERS)
