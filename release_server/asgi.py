@@ -25,6 +25,7 @@ from .guard import RequestGuard
 from .http import AnswerBeforeBody, OriginForm, SecurityHeaders, error
 from .logs import AccessLogMiddleware, configure_logging, log_event
 from .metrics import SHARE_ENV, Metrics
+from .routing import SegmentRouter
 from .storage import open_storage
 
 logger = logging.getLogger("release_server")
@@ -98,15 +99,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sharing.cancel()
         await to_thread.run_sync(ctx.metrics.flush)
 
-    app = Starlette(
-        routes=routes(ctx),
-        lifespan=lifespan,
-        exception_handlers={
-            HTTPError: refusal,
-            HTTPException: http_error,
-        },
-    )
-    app.router.redirect_slashes = False  # http_error redirects, from the base URL
+    app = Starlette(exception_handlers={HTTPError: refusal, HTTPException: http_error})
+    app.router = SegmentRouter(routes(ctx), lifespan=lifespan)  # http_error redirects slashes
     app.state.context = ctx
     app.add_middleware(Failsafe, storage.problem)
     app.add_middleware(RequestGuard, settings.allowed_hosts, settings.trust_proxy)

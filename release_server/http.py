@@ -80,14 +80,14 @@ def base_url(request: Request, public_url: str, trust_proxy: bool) -> str:
     (X-Forwarded-Proto/Host are believed only when TRUST_PROXY is on)."""
     if public_url:
         return public_url
-    scheme = request.url.scheme
+    scheme = request.scope.get("scheme", "http")  # not request.url: parsing it costs more
     host = request.headers.get("host", "")
     if trust_proxy:
         headers = request.headers
         scheme = forwarded(", ".join(headers.getlist("x-forwarded-proto"))) or scheme
         host = forwarded(", ".join(headers.getlist("x-forwarded-host"))) or host
     if scheme not in ("http", "https"):
-        scheme = request.url.scheme
+        scheme = request.scope.get("scheme", "http")
     if not _HOST.match(host):
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"

@@ -19,6 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: characters that separate the parts of a URL or of a JSON line).
 _WORD = re.compile(r"[^\s\"/?&=,:\\]{16,}")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# ASCII only: U+2028, NEL and terminal controls in a path must neither split the line for
+# splitlines() readers nor reach a terminal raw.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -56,9 +59,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        # ASCII only: U+2028, NEL and terminal controls in a path must neither split the line
-        # for splitlines() readers nor reach a terminal raw.
-        line = json.dumps(entry, ensure_ascii=True, default=str)
+        line = _ENCODER.encode(entry)
         for secret in self.secrets:
             line = line.replace(secret, "[redacted]")
         if self.digests:
@@ -117,8 +118,12 @@ access_logger = logging.getLogger("release_server.access")
 def log_event(
     logger: logging.Logger, message: str, level: int = logging.INFO, **fields: object
 ) -> None:
-    """Log ``message`` with structured fields (any names, ``name`` included)."""
-    logger.log(level, message, extra={"fields": fields})
+    """Log ``message`` with structured fields (any names, ``name`` included). The record
+    is made directly: ``Logger.log`` would walk the stack for a source line never shown,
+    a fifth of the cost of an access line."""
+    if logger.isEnabledFor(level):
+        extra = {"fields": fields}
+        logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=extra))
 
 
 def _request_id(scope: Scope) -> str:

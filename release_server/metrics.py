@@ -8,6 +8,7 @@ go backwards. Package count and stored bytes come from storage, the same for eve
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
@@ -21,6 +22,7 @@ from .package import Package
 
 #: Upper bounds (seconds) of the request-duration histogram buckets.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BOUNDS = tuple(f"{bound:g}" for bound in BUCKETS)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 EVENTS = {
     "response_bytes": "Bytes sent in response bodies.",
@@ -65,9 +67,9 @@ class Metrics:
             self.values[("event", "response_bytes")] += sent
             self.values[("sum", route)] += seconds
             self.values[("count", route)] += 1
-            for bound in BUCKETS:
-                if seconds <= bound:
-                    self.values[("bucket", route, f"{bound:g}")] += 1
+            index = bisect.bisect_left(BUCKETS, seconds)
+            if index < len(BUCKETS):  # only its own bucket: render() adds them up
+                self.values[("bucket", route, _BOUNDS[index])] += 1
             self._dirty = True
 
     def count(self, event: str, amount: int = 1) -> None:
@@ -130,9 +132,10 @@ class Metrics:
             out.append(f"{name}{labels} {number(values[key])}")
         name = family("request_duration_seconds", "histogram", "Request latency.")
         for route in sorted(k[1] for k in values if k[0] == "count"):
-            for bound in BUCKETS:
-                count = values[("bucket", route, f"{bound:g}")]
-                out.append(f"{name}_bucket{_labels(route=route, le=f'{bound:g}')} {number(count)}")
+            count = 0.0
+            for bound in _BOUNDS:
+                count += values[("bucket", route, bound)]
+                out.append(f"{name}_bucket{_labels(route=route, le=bound)} {number(count)}")
             total = number(values[("count", route)])
             out.append(f"{name}_bucket{_labels(route=route, le='+Inf')} {total}")
             out.append(f"{name}_sum{_labels(route=route)} {values[('sum', route)]:.6f}")

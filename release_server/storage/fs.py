@@ -24,6 +24,7 @@ from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
+from .flush import DelayedFlush
 from .fs_files import (
     READ_FLAGS,
     SEND_DIR,
@@ -59,6 +60,7 @@ class DirectoryStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.meta = MetaDir(root)
+        self.counting = DelayedFlush(self.meta.write_counts)
         self.skipped = Skipped()
         self.listings = Listings(self.path, self.meta, self.skipped, self._open)
         #: Writes this process made below each repository (part of its stamp).
@@ -116,12 +118,22 @@ class DirectoryStorage(Storage):
         return await to_thread.run_sync(os.path.lexists, self.path(key))
 
     async def open(self, key: str) -> Reader:
-        return await to_thread.run_sync(self._open, key)
+        """Opened on the event loop when the digest is known (an open and an fstat cost
+        less than the hop to a worker thread, and listings stat on the loop too); a file
+        that must be hashed first is opened in a worker thread."""
+        reader = self._open_file(key, may_hash=False)
+        return reader if reader is not None else await to_thread.run_sync(self._open, key)
 
     def _open(self, key: str) -> FileReader:
+        reader = self._open_file(key, may_hash=True)
+        assert reader is not None
+        return reader
+
+    def _open_file(self, key: str, may_hash: bool) -> FileReader | None:
         """Open a package by descriptor (no links, no blocking on FIFOs), then hash it if
         its digest is not cached: hashing the descriptor, never the name, keeps the digest
-        true to the bytes sent even if the name changes meanwhile."""
+        true to the bytes sent even if the name changes meanwhile. None when it would have
+        to hash and may not."""
         try:
             fd = os.open(self.path(key), READ_FLAGS)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -133,6 +145,9 @@ class DirectoryStorage(Storage):
             if not stat.S_ISREG(st.st_mode):
                 raise NotFound(key)  # turned into a note below
             digest = self.meta.known_digest(st)
+            if digest is None and not may_hash:
+                os.close(fd)
+                return None
             if digest is None:
                 digest = hash_file(fd)
                 self.meta.remember_digest(st, digest)
@@ -148,7 +163,8 @@ class DirectoryStorage(Storage):
         return FileReader(fd, package, identity(st), links=self.root / SEND_DIR)
 
     async def count_download(self, key: str, version: str) -> None:
-        await to_thread.run_sync(self.meta.count_download, version)
+        self.meta.count_download(version)
+        self.counting.soon()
 
     # -- writing -------------------------------------------------------------------------------
 

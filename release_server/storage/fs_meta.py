@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import os
 import re
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 META_DIR = ".meta"
@@ -40,12 +42,15 @@ COUNTS_REUSE_NS = 250_000_000
 
 class MetaDir:
     """Digests (``<identity>.sha256``) and download counts (``<identity>.downloads``, one
-    byte per completed download, appended atomically across processes). Methods block."""
+    byte per completed download, appended atomically across processes). Methods block,
+    except ``count_download``."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / META_DIR
         self._digests: dict[str, str] = {}
         self._counts: tuple[int, dict[str, int]] = (0, {})
+        self._lock = threading.Lock()
+        self._pending: Counter[str] = Counter()
 
     def prepare(self) -> None:
         self.path.mkdir(exist_ok=True)
@@ -74,6 +79,8 @@ class MetaDir:
         """Drop everything known about one file version (it was replaced or deleted)."""
         key = identity(st)
         self._digests.pop(key, None)
+        with self._lock:
+            self._pending.pop(key, None)
         for suffix in (".sha256", ".downloads"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path / f"{key}{suffix}")
@@ -96,12 +103,21 @@ class MetaDir:
         return counts
 
     def count_download(self, key: str) -> None:
-        """Record one completed download of the file version ``key`` (an identity)."""
-        with contextlib.suppress(OSError):
-            fd = os.open(
-                self.path / f"{key}.downloads", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-            )
-            try:
-                os.write(fd, b".")
-            finally:
-                os.close(fd)
+        """Note one completed download of the file version ``key`` (an identity); it is
+        written by the next ``write_counts``. Does not block."""
+        with self._lock:
+            self._pending[key] += 1
+
+    def write_counts(self) -> None:
+        """Append the downloads noted since the last call to their counters."""
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+        for key, count in pending.items():
+            with contextlib.suppress(OSError):
+                fd = os.open(
+                    self.path / f"{key}.downloads", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+                )
+                try:
+                    os.write(fd, b"." * count)
+                finally:
+                    os.close(fd)

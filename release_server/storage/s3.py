@@ -20,9 +20,7 @@ every other within a second.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
-import contextlib
 import hashlib
 import json
 import logging
@@ -39,8 +37,9 @@ from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
 from .base import Listing, Reader, Storage, Writer
+from .flush import DelayedFlush
 from .s3_client import Bucket, Location, Missing, PreconditionFailed, S3Error
-from .s3_counts import FLUSH_DELAY_S, Counts, replica_id
+from .s3_counts import Counts, replica_id
 from .s3_io import BlobReader, BlobWriter, hold, return_big_buffers
 from .s3_sweep import GRACE_S, STALE_UPLOAD_S, sweep
 
@@ -93,7 +92,7 @@ class S3Storage(Storage):
         return_big_buffers()
         self.bucket = Bucket(self.where, client)
         self.counts = Counts(self.bucket, replica_id())
-        atexit.register(self._flush_at_exit)  # counts of the last half second, on SIGTERM
+        self.counting = DelayedFlush(self.counts.flush)
         self.grace = GRACE_S
         self.stale_upload = STALE_UPLOAD_S
         self._pointers: dict[str, tuple[str, Pointer | None]] = {}  # key -> (ETag, pointer)
@@ -102,7 +101,6 @@ class S3Storage(Storage):
         self._written: dict[str, float] = {}  # release -> when this replica last changed it
         self._stamps: dict[str, tuple[float, int]] = {}  # prefix -> (when read, stamp)
         self._skipped: dict[str, str] = {}
-        self._flush: asyncio.Task[None] | None = None
         self._sweeping = threading.Lock()
         self._swept = time.monotonic()
 
@@ -290,20 +288,7 @@ class S3Storage(Storage):
 
     async def count_download(self, key: str, version: str) -> None:
         self.counts.add(version)
-        if self._flush is None or self._flush.done():
-            self._flush = asyncio.ensure_future(self._flush_soon())
-
-    def _flush_at_exit(self) -> None:
-        with contextlib.suppress(Exception):
-            self.counts.flush()
-
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_S)
-        try:
-            await to_thread.run_sync(self.counts.flush)
-        except S3Error as error:
-            log_event(logger, "could not write download counts", logging.WARNING,
-                      reason=error.strerror)  # fmt: skip
+        self.counting.soon()
 
     # -- writing -------------------------------------------------------------------------------
 

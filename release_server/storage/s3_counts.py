@@ -15,8 +15,6 @@ from collections import Counter
 from .s3_client import Bucket, Missing, S3Error
 
 COUNTS = ".downloads/"
-#: A process writes its counter object at most this often.
-FLUSH_DELAY_S = 0.5
 
 
 def replica_id() -> str:
