@@ -173,6 +173,17 @@ def release_document(view: ReleaseView, links: Links) -> dict[str, object]:
     """A release with every field GitHub returns, assets newest first (clients take the
     first match)."""
     user = user_document(links)
+    return {
+        **release_fields(view, links, user),
+        "assets": [
+            asset_document(p, links, user, view.key, view.labels.get(p.name, ""))
+            for p in view.assets
+        ],
+    }
+
+
+def release_fields(view: ReleaseView, links: Links, user: dict[str, object]) -> dict[str, object]:
+    """Every field of a release document but ``assets``, which comes last."""
     url = links.release_url(view.id)
     created = iso_utc(view.created_ns)
     return {
@@ -194,10 +205,6 @@ def release_document(view: ReleaseView, links: Links) -> dict[str, object]:
         "created_at": created,
         "published_at": None if view.draft else created,
         "author": user,
-        "assets": [
-            asset_document(p, links, user, view.key, view.labels.get(p.name, ""))
-            for p in view.assets
-        ],
     }
 
 

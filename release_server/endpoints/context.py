@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from .. import github
 from ..access import Access, TokensFile
 from ..config import Settings
-from ..documents import DocumentCache
+from ..documents import DocumentCache, EncodedAssets
 from ..errors import HTTPError
 from ..http import base_url
 from ..metrics import Metrics
@@ -26,6 +26,7 @@ class Context:
     storage: Storage
     metrics: Metrics = field(default_factory=Metrics)
     documents: DocumentCache = field(default_factory=DocumentCache)
+    assets: EncodedAssets = field(default_factory=EncodedAssets)
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.storage, self.metrics, self.settings)

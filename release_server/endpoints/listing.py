@@ -99,8 +99,9 @@ async def release_response(ctx: Context, request: Request, links: github.Links) 
         listing,
         "release",
         f"{links.api} {links.repository}",
-        lambda: github.release_document(
+        lambda: ctx.assets.release_json(
             github.root_view(listing.packages, listing.changed_ns), links
         ),
+        encode=bytes,
     )
     return cached_response(request, body, etag, "application/json")

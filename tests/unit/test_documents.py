@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import anyio
 
-from release_server.documents import DocumentCache
+from release_server import github
+from release_server.documents import DocumentCache, EncodedAssets
+from release_server.http import json_bytes
+from release_server.package import Package
 from release_server.storage import Listing
 
 
@@ -36,3 +39,27 @@ def test_cache_stays_under_its_byte_bound_and_etags_follow_bodies() -> None:
         assert len(huge) > 10_000 and cache._bytes <= 10_000  # served, not kept
 
     anyio.run(main)
+
+
+def test_encoded_assets_give_the_release_document_byte_for_byte() -> None:
+    """Whatever was cached before, a release's bytes are exactly its document encoded."""
+    links = github.Links("http://h", "http://h/api/v3", "acme/tool")
+    packages = [
+        Package(
+            f"tool-{index}-ünï\u2028.zip",
+            index * 7,
+            1_700_000_000_000_000_000 + index,
+            f"{index:064x}",
+            downloads=index,
+        )
+        for index in range(40)
+    ]
+    encoded = EncodedAssets(max_bytes=20_000)  # small: dropped and refilled along the way
+    for count in (0, 1, 10, 40, 39):
+        labels = {packages[0].name: 'the "first" one'}
+        view = github.ReleaseView(7, "v1", "One", "notes", False, True, 0,
+                                  packages[:count], "acme/tool/v1", labels)  # fmt: skip
+        assert encoded.release_json(view, links) == json_bytes(github.release_document(view, links))
+        root = github.root_view(packages[:count], 0)
+        assert encoded.release_json(root, links) == json_bytes(github.release_document(root, links))
+    assert encoded._bytes <= 20_000
