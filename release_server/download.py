@@ -156,15 +156,22 @@ class FileDownload(Response):
             if self.head or self.length == 0:
                 await send({"type": "http.response.body", "body": b""})
                 return
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+            if self.length <= READ_SIZE:  # one read, one send: nothing to watch meanwhile
                 await self._stream(send)
-                group.cancel_scope.cancel()
+            else:
+                await self._stream_watched(send, receive)
             if self.full and self.sent_all and self.on_complete is not None:
                 await self.on_complete()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.reader.close()
+
+    async def _stream_watched(self, send: Send, receive: Receive) -> None:
+        """Stream a body of several chunks, stopping as soon as the client disconnects."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+            await self._stream(send)
+            group.cancel_scope.cancel()
 
     def _by_path(self, scope: Scope) -> bool:
         """Whether the engine should send this answer itself: a whole, large file."""
