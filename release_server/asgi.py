@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         warm_up.cancel()
         sharing.cancel()
         await to_thread.run_sync(ctx.metrics.flush)
+        await storage.close()
 
     app = Starlette(exception_handlers={HTTPError: refusal, HTTPException: http_error})
     app.router = SegmentRouter(routes(ctx), lifespan=lifespan)  # http_error redirects slashes

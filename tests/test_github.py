@@ -201,6 +201,19 @@ def test_download_count_is_real(server: ServerProcess) -> None:
     assert listed["downloads"] == 3
 
 
+def test_download_counts_written_at_a_graceful_stop(start_server) -> None:
+    """Counts wait half a second in memory; a SIGTERM right after the downloads still
+    writes them (two workers: engines end worker processes without running atexit)."""
+    first = start_server(args=["--workers", "2"])
+    first.upload("counted.bin", b"c" * 1000)
+    for _ in range(4):
+        assert requests.get(f"{first.url}/assets/counted.bin", timeout=10).status_code == 200
+    assert first.stop() == 0
+    second = start_server(storage=first.storage)
+    asset = requests.get(f"{second.url}/latest", timeout=10).json()["assets"][0]
+    assert asset["download_count"] == 4
+
+
 def test_empty_storage_latest(server: ServerProcess) -> None:
     release = requests.get(f"{server.url}/latest", timeout=10)
     assert release.status_code == 200

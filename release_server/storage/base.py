@@ -116,6 +116,10 @@ class Storage(ABC):
         """Remove ``key`` and its metadata. Raises NotFound."""
 
     @abstractmethod
+    async def close(self) -> None:
+        """Write what is kept in memory (download counts) before the process ends."""
+
+    @abstractmethod
     async def count_download(self, key: str, version: str) -> None:
         """Record one completed download of the version ``Reader.version`` named."""
 

@@ -4,8 +4,6 @@ burst of downloads, not a file operation (and a thread hop) for every download."
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -22,12 +20,11 @@ logger = logging.getLogger("release_server.storage")
 
 class DelayedFlush:
     """Run the blocking ``flush`` in a worker thread ``FLUSH_DELAY_S`` after the first
-    ``soon()`` since the last run, and once more when the process exits (SIGTERM)."""
+    ``soon()`` since the last run, and ``now()`` (when the application shuts down)."""
 
     def __init__(self, flush: Callable[[], None]) -> None:
         self.flush = flush
         self._task: asyncio.Task[None] | None = None
-        atexit.register(self._at_exit)
 
     def soon(self) -> None:
         if self._task is None or self._task.done():
@@ -35,12 +32,11 @@ class DelayedFlush:
 
     async def _later(self) -> None:
         await asyncio.sleep(FLUSH_DELAY_S)
+        await self.now()
+
+    async def now(self) -> None:
         try:
             await to_thread.run_sync(self.flush)
         except OSError as error:  # S3Error is one; counts stay pending for the next try
             log_event(logger, "could not write download counts", logging.WARNING,
                       reason=error.strerror or str(error))  # fmt: skip
-
-    def _at_exit(self) -> None:
-        with contextlib.suppress(Exception):
-            self.flush()

@@ -162,6 +162,9 @@ class DirectoryStorage(Storage):
         package = Package(name, st.st_size, st.st_mtime_ns, digest)
         return FileReader(fd, package, identity(st), links=self.root / SEND_DIR)
 
+    async def close(self) -> None:
+        await self.counting.now()
+
     async def count_download(self, key: str, version: str) -> None:
         self.meta.count_download(version)
         self.counting.soon()

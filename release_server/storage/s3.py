@@ -286,6 +286,9 @@ class S3Storage(Storage):
         pointer = await to_thread.run_sync(self._pointer, key)
         return BlobReader(self.bucket, pointer.blob, pointer.package(key))
 
+    async def close(self) -> None:
+        await self.counting.now()
+
     async def count_download(self, key: str, version: str) -> None:
         self.counts.add(version)
         self.counting.soon()
