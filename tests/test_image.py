@@ -5,7 +5,8 @@ images from Debian's own packages (a distroless-like Python 3.11 without shell, 
 dpkg, and a python:3.11-slim-like builder) in a private buildah storage; then
 ``scripts/build.sh`` builds the image with ``DOCKER=buildah`` exactly as the README says
 (``buildah build --pull=never`` takes the stand-ins by name), and ``buildah run --isolation
-chroot`` (host network, no daemon) runs it. Needs root, buildah and debootstrap
+chroot`` (host network, no daemon) runs it: on Granian, which the image installs beside
+the pyz (ENGINE=auto), and on Hypercorn when asked. Needs root, buildah and debootstrap
 (``bash .ci/image.sh --install``); skips otherwise.
 """
 
