@@ -94,10 +94,10 @@ def run(what: str, command: list[str]) -> None:
 
 
 def download_wheels(
-    dest: Path, requirements: Path = REQUIREMENTS, platform: Sequence[str] = ()
+    dest: Path, requirements: Path = REQUIREMENTS, target: Sequence[str] = ()
 ) -> list[Path]:
     """Fetch the pinned wheels, checking their hashes; refuse anything but pure Python,
-    unless ``platform`` gives pip the target's tags (build/native_site.py: binary wheels)."""
+    unless ``target`` gives pip a platform's tags (build/native_site.py: binary wheels)."""
     run(
         "pip download",
         [
@@ -114,11 +114,13 @@ def download_wheels(
             str(dest),
             "--requirement",
             str(requirements),
-            *platform,
+            *target,
         ],
     )
     wheels = sorted(dest.glob("*.whl"))
-    for wheel in wheels if not platform else ():
+    if target:
+        return wheels  # the target's binary wheels, chosen by pip from its tags
+    for wheel in wheels:
         # name-version[-build]-python-abi-platform.whl
         abi, platform = wheel.stem.split("-")[-2:]
         if (abi, platform) != ("none", "any"):
