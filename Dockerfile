@@ -1,21 +1,30 @@
 # syntax=docker/dockerfile:1
 # release-server as a distroless image: a builder stage makes the zipapp, the final stage
-# holds only that file (plus an empty /data owned by the nonroot user) on a bare Python 3.11.
+# holds only /app (that file and Granian) plus an empty /data owned by the nonroot user,
+# on a bare Python 3.11.
 # The zipapp is the S3 one (build/pyz.py --with s3: boto3 inside), so STORAGE_URL=s3://...
-# works in the image as well as the /data volume.
+# works in the image as well as the /data volume. Granian, the fast engine, is a compiled
+# extension a zipapp cannot hold: it is installed for the target platform in /app/site
+# (build/native_site.py), which PYZ_SITE makes the pyz import, so ENGINE=auto serves on
+# Granian; --engine hypercorn (ENGINE=hypercorn) still chooses Hypercorn.
 #   scripts/build.sh                      # honours REGISTRY, IMAGE_NAME, TAG
 #   docker run -p 8000:8000 -e AUTH_TOKEN=... -v release-data:/data IMAGE
 
 # The pyz is the same for every platform: build it once, natively, for all of them.
+# Granian's wheel is not: pip fetches the target's (TARGETARCH, which BuildKit sets;
+# where it is empty, the build machine's).
 FROM --platform=$BUILDPLATFORM python:3.11-slim AS builder
 # Behind a firewall: --build-arg PIP_INDEX_URL=<your PyPI mirror> (hashes are still checked).
 ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG TARGETARCH
 WORKDIR /src
-COPY build/requirements.txt build/requirements-s3.txt build/pyz.py build/
+COPY build/requirements.txt build/requirements-s3.txt build/requirements-fast.txt build/
+COPY build/pyz.py build/native_site.py build/
 COPY release_server/ release_server/
-# The pyz's pycs are compiled for this Python 3.11, the minor version the final stage runs.
+# The pycs are compiled for this Python 3.11, the minor version the final stage runs.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python build/pyz.py --with s3 --output dist/release-server.pyz \
+    python build/pyz.py --with s3 --output /out/app/release-server.pyz \
+    && python build/native_site.py --arch "${TARGETARCH}" --output /out/app/site \
     && mkdir -p /out/data
 
 FROM gcr.io/distroless/python3-debian12:nonroot
@@ -35,10 +44,11 @@ LABEL org.opencontainers.image.title="release-server" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="gcr.io/distroless/python3-debian12:nonroot"
 
-COPY --from=builder /src/dist/release-server.pyz /app/release-server.pyz
+# Root's, read-only to the server: PYZ_SITE refuses a directory that others may write to.
+COPY --from=builder /out/app /app
 # A new volume takes the owner of the image's directory: nonroot (65532) can write to it.
 COPY --from=builder --chown=65532:65532 /out/data /data
-ENV STORAGE_PATH=/data HOST=0.0.0.0 PORT=8000
+ENV STORAGE_PATH=/data HOST=0.0.0.0 PORT=8000 PYZ_SITE=/app/site
 VOLUME /data
 EXPOSE 8000
 # nonroot, numeric: Kubernetes' runAsNonRoot can only verify a numeric user.

@@ -773,8 +773,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
     args.worker_counts = [int(n) for n in args.workers.split(",")]
     args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    if args.from_pyz and args.engines != ["hypercorn"]:
-        parser.error("--from-pyz runs Hypercorn only (the pyz is pure Python): --engines hypercorn")
+    if args.from_pyz and args.engines != ["hypercorn"] and not os.environ.get("PYZ_SITE"):
+        parser.error(
+            "--from-pyz runs Hypercorn only (the pyz is pure Python): --engines hypercorn, or "
+            "name a directory holding Granian in PYZ_SITE, as the image does"
+        )
     args.only = [group.strip() for group in args.only.split(",") if group.strip()]
     unknown = set(args.only) - set(GROUPS)
     if unknown:

@@ -26,6 +26,11 @@ everything else, and most VMs serve a directory. botocore's service models are t
 the ones the backend calls (S3, and STS/SSO for roles and profiles); botocore reads them
 from the file system, so the server unpacks them to the temp dir on first use
 (release_server/storage/s3_zipapp.py).
+
+A compiled extension cannot be imported from a zip, so Granian (the fast engine) is never
+inside: the container image installs it beside the pyz (build/native_site.py, /app/site)
+and names that directory in ``PYZ_SITE``, which the entry point below adds to sys.path
+(release_server/pyz_site.py says when it refuses to).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import sys
 import tempfile
 import zipapp
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,15 +61,23 @@ INTERPRETER = "/usr/bin/env python3"
 ARCHIVE_NAME = "release-server.pyz"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 
-# Guarded: hypercorn's worker processes are started with multiprocessing "spawn".
+# Guarded: hypercorn's worker processes are started with multiprocessing "spawn" (they
+# get the parent's sys.path, PYZ_SITE's directory included).
 MAIN_PY = '''\
-"""Entry point of release-server.pyz: the same CLI as ``python -m release_server``."""
+"""Entry point of release-server.pyz: the same CLI as ``python -m release_server``, which
+also imports from the directory PYZ_SITE names (release_server/pyz_site.py)."""
 
 import sys
 
-from release_server.cli import main
+from release_server.pyz_site import add_site
 
 if __name__ == "__main__":
+    problem = add_site()
+    if problem:
+        print(f"release-server: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    from release_server.cli import main
+
     sys.exit(main())
 '''
 
@@ -79,8 +93,11 @@ def run(what: str, command: list[str]) -> None:
         raise BuildError(f"{what} failed (exit {returncode})")
 
 
-def download_wheels(dest: Path, requirements: Path = REQUIREMENTS) -> list[Path]:
-    """Fetch the pinned wheels, checking their hashes; refuse anything but pure Python."""
+def download_wheels(
+    dest: Path, requirements: Path = REQUIREMENTS, target: Sequence[str] = ()
+) -> list[Path]:
+    """Fetch the pinned wheels, checking their hashes; refuse anything but pure Python,
+    unless ``target`` gives pip a platform's tags (build/native_site.py: binary wheels)."""
     run(
         "pip download",
         [
@@ -97,9 +114,12 @@ def download_wheels(dest: Path, requirements: Path = REQUIREMENTS) -> list[Path]
             str(dest),
             "--requirement",
             str(requirements),
+            *target,
         ],
     )
     wheels = sorted(dest.glob("*.whl"))
+    if target:
+        return wheels  # the target's binary wheels, chosen by pip from its tags
     for wheel in wheels:
         # name-version[-build]-python-abi-platform.whl
         abi, platform = wheel.stem.split("-")[-2:]
@@ -120,8 +140,10 @@ def unpack_wheel(wheel: Path, app: Path) -> None:
         archive.extractall(app, [n for n in names if n not in scripts])
 
 
-def compile_tree(app: Path) -> None:
-    """Write ``module.pyc`` beside every ``module.py`` as unchecked-hash pycs.
+def compile_tree(app: Path, name: str = ARCHIVE_NAME, beside: bool = True) -> None:
+    """Write ``module.pyc`` beside every ``module.py`` as unchecked-hash pycs (or, not
+    ``beside``, in ``__pycache__`` as a directory on sys.path wants them), compiled as if
+    ``app`` were at ``name``.
 
     A fresh isolated interpreter does it, so neither the environment (PYTHONOPTIMIZE...)
     nor this process's state can change the bytes.
@@ -134,13 +156,13 @@ def compile_tree(app: Path) -> None:
             "-m",
             "compileall",
             "-q",
-            "-b",
+            *(["-b"] if beside else []),
             "-o",
             "0",
             "--invalidation-mode",
             "unchecked-hash",
             "-d",
-            ARCHIVE_NAME,
+            name,
             str(app),
         ],
     )

@@ -120,7 +120,8 @@ def choose_engine(settings: Settings) -> Settings | str:
     if name == "granian" and not engine_granian.available():
         return (
             "--engine granian: Granian is not installed here (the pyz and the plain package "
-            "carry Hypercorn only): pip install 'release-server[fast]', or use --engine hypercorn"
+            "carry Hypercorn only): pip install 'release-server[fast]' (the pyz: PYZ_SITE names "
+            "a directory holding it, as in the image), or use --engine hypercorn"
         )
     return replace(settings, engine=name)
 

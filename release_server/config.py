@@ -157,6 +157,7 @@ TABLE: dict[str, Setting] = {
 ENVIRONMENT_ONLY = {
     "AUTH_TOKEN_FILE": "a file whose first line is the write token",
     "CONFIG_PATH": "a TOML file with any of the settings (lower-case keys); also --config",
+    "PYZ_SITE": "the pyz only: a directory it also imports from (Granian; /app/site in the image)",
 }
 
 

@@ -11,10 +11,11 @@ usage() {
     cat <<EOF
 Usage: $PROG [options] [-- DOCKER_BUILD_ARGS...]
 
-Build the release-server image (the Dockerfile: a builder stage makes the pyz,
-the final stage is distroless) and tag it REGISTRY/IMAGE_NAME:TAG. Needs a
-running Docker daemon. Arguments after -- go to 'docker build' as they are
-(e.g. -- --platform linux/arm64, or --push with buildx).
+Build the release-server image (the Dockerfile: a builder stage makes the pyz
+and installs Granian for the target platform, the final stage is distroless)
+and tag it REGISTRY/IMAGE_NAME:TAG. Needs a running Docker daemon. Arguments
+after -- go to 'docker build' as they are (e.g. -- --platform linux/arm64, or
+--push with buildx).
 
 Environment (each is also passed to the Dockerfile as a build arg):
   REGISTRY     registry host (default ghcr.io)

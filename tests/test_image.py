@@ -5,7 +5,8 @@ images from Debian's own packages (a distroless-like Python 3.11 without shell, 
 dpkg, and a python:3.11-slim-like builder) in a private buildah storage; then
 ``scripts/build.sh`` builds the image with ``DOCKER=buildah`` exactly as the README says
 (``buildah build --pull=never`` takes the stand-ins by name), and ``buildah run --isolation
-chroot`` (host network, no daemon) runs it. Needs root, buildah and debootstrap
+chroot`` (host network, no daemon) runs it: on Granian, which the image installs beside
+the pyz (ENGINE=auto), and on Hypercorn when asked. Needs root, buildah and debootstrap
 (``bash .ci/image.sh --install``); skips otherwise.
 """
 
@@ -22,7 +23,7 @@ import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,10 @@ TOKEN = "image-test-token-7c1e9a4b"  # 16+ printable ASCII characters
 VERSION = re.search(
     r'^__version__ = "(.+)"$', (ROOT / "release_server" / "__init__.py").read_text(), re.M
 ).group(1)  # type: ignore[union-attr]
-# Only this may differ between the final image and its base (paths relative to /).
-APP_FILES = {"app", "app/release-server.pyz", "data"}
+# Only this may differ between the final image and its base (paths relative to /), and
+# below app/site only Granian's package and its metadata (build/native_site.py).
+APP_FILES = {"app", "app/release-server.pyz", "app/site", "data"}
+SITE_FILES = re.compile(r"^app/site/granian(/|-[0-9.]+\.dist-info(/|$)|$)")
 BUILD_TOOLS = re.compile(
     r"^(pip|pip3|pip3\.\d+|gcc|cc|c\+\+|g\+\+|make|ld|as|apt|apt-get|dpkg|sh|bash|dash)$"
 )
@@ -174,6 +177,9 @@ def image(buildah: Buildah) -> Iterator[Image]:
     # --format docker: an OCI image config has no HEALTHCHECK; Docker's builds keep it.
     command = ["bash", "scripts/build.sh", "--", "--pull=never", "--isolation", "chroot"]
     command += ["--format", "docker"]
+    # BuildKit sets TARGETARCH (Granian's wheel is the target's); buildah 1.28 does not.
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    command += ["--build-arg", f"TARGETARCH={arch}"]
     started = time.monotonic()
     built = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     seconds = time.monotonic() - started
@@ -219,9 +225,9 @@ def test_builds_with_the_documented_build_args(
         f"{mib(app_layer)} app layer), built by scripts/build.sh in {image.build_seconds:.0f} s",
     )
     assert image.name == f"ghcr.io/acme-corp/release-server:{VERSION}"
-    # The final stage adds one layer to distroless: the pyz and the empty /data.
+    # The final stage adds one layer to distroless: the pyz, Granian and the empty /data.
     assert len(image.layer_sizes) == image.base_layers + 1
-    assert app_layer < 10 * 2**20
+    assert app_layer < 40 * 2**20
 
 
 def test_labels_and_config(image: Image) -> None:
@@ -238,13 +244,15 @@ def test_labels_and_config(image: Image) -> None:
     assert config["User"] == f"{NONROOT}:{NONROOT}"
     assert config["Entrypoint"] == ["python3", "-I", "-S", "/app/release-server.pyz"]
     assert {"STORAGE_PATH=/data", "HOST=0.0.0.0", "PORT=8000"} <= set(config["Env"])
+    assert "PYZ_SITE=/app/site" in config["Env"]  # Granian, which the pyz cannot hold
+    assert not [e for e in config["Env"] if e.startswith("ENGINE=")]  # auto: Granian
     assert list(config["Volumes"]) == ["/data"]
     assert list(config["ExposedPorts"]) == ["8000/tcp"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert config["Healthcheck"]["Test"][-1] == "healthcheck"
 
 
-def test_holds_only_the_pyz_on_the_base(image: Image, buildah: Buildah) -> None:
+def test_holds_only_the_pyz_and_granian_on_the_base(image: Image, buildah: Buildah) -> None:
     def tree(root: Path) -> dict[str, os.stat_result]:
         found = {}
         for directory, dirs, files in os.walk(root):
@@ -256,7 +264,18 @@ def test_holds_only_the_pyz_on_the_base(image: Image, buildah: Buildah) -> None:
     with buildah.mounted(image.name) as final, buildah.mounted(image.base) as base:
         final_tree, base_tree = tree(final), tree(base)
         added = set(final_tree) - set(base_tree)
-        assert added == APP_FILES, f"the final stage added {sorted(added - APP_FILES)}"
+        site = {path for path in added if SITE_FILES.match(path)}
+        assert added - site == APP_FILES, f"the final stage added {sorted(added - APP_FILES)}"
+        # Granian for the image's own platform, precompiled, and nothing it does not need.
+        site_names = {Path(path).name for path in site}
+        extension = f"_granian.cpython-311-{os.uname().machine}-linux-gnu.so"
+        assert extension in site_names, sorted(site_names)
+        assert "mp.cpython-311.pyc" in site_names  # granian/server/__pycache__/
+        # Root's, and only root may write: PYZ_SITE refuses anything else.
+        for path in {"app", "app/site", *site}:
+            stat = final_tree[path]
+            assert (stat.st_uid, stat.st_gid) == (0, 0), path
+            assert not stat.st_mode & 0o022, f"{path}: {oct(stat.st_mode)}"
         assert set(base_tree) <= set(final_tree)
         with zipfile.ZipFile(final / "app/release-server.pyz") as pyz:
             names = set(pyz.namelist())
@@ -304,20 +323,54 @@ def process_tree(pid: int) -> dict[int, int]:
     return tree
 
 
-def leaves(pid: int) -> list[int]:
-    """The container's own processes: the ends of buildah's chain."""
-    tree = process_tree(pid)
-    return [child for child in tree if child not in tree.values()]
-
-
 def uids(pid: int) -> set[int]:
     status = Path(f"/proc/{pid}/status").read_text()
     return {int(uid) for uid in re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()}  # type: ignore[union-attr]
 
 
-def test_serves_as_nonroot_with_only_data_writable(
-    image: Image, buildah: Buildah, tmp_path: Path
-) -> None:
+def server_processes(pid: int) -> dict[int, int]:
+    """The container's own processes below buildah's chain (buildah-chroot-exec runs the
+    command as its child): the entrypoint's python3 and its workers (Granian's are forked,
+    so they share its command line), {pid: parent}."""
+    found = {}
+    for child, parent in process_tree(pid).items():
+        with suppress(OSError):
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if command[0].endswith(b"/python3") and b"/app/release-server.pyz" in command:
+                found[child] = parent
+    return found
+
+
+@dataclass
+class Served:
+    url: str
+    log: Path
+    processes: dict[int, int]  # server_processes()
+    healthcheck: Callable[[], subprocess.CompletedProcess[str]]
+
+    @property
+    def main(self) -> int:
+        """The entrypoint's process: the one `docker stop` signals."""
+        (main,) = [pid for pid, parent in self.processes.items() if parent not in self.processes]
+        return main
+
+    def engine(self) -> str:
+        """The engine serving, from the start-up log line (ENGINE resolved)."""
+        for line in self.log.read_text().splitlines():
+            with suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("msg") == "starting":
+                    return str(entry["settings"]["engine"])
+        raise AssertionError(f"no start-up line in the log:\n{self.log.read_text()}")
+
+
+@contextmanager
+def serving(
+    image: Image, buildah: Buildah, tmp_path: Path, args: tuple[str, ...] = ()
+) -> Iterator[Served]:
+    """The image run as `docker run -v DATA:/data -e ... IMAGE ARGS...` would, until it is
+    stopped as `docker stop` does (SIGTERM to the entrypoint's process), which it must
+    survive with exit code 0 and no traceback."""
     data = tmp_path / "data"
     data.mkdir()
     os.chown(data, NONROOT, NONROOT)  # as the README asks of a bind-mounted directory
@@ -335,21 +388,10 @@ def test_serves_as_nonroot_with_only_data_writable(
                 [*run, *health], env=buildah.env, capture_output=True, text=True, timeout=60
             )
 
-        # What uid 65532 can write to, everywhere but the kernel's file systems.
-        scan = subprocess.run(
-            [*run, "python3", "-I", "-S", "-c", WRITABLE_SCAN],
-            env=buildah.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert scan.returncode == 0, scan.stderr
-        assert json.loads(scan.stdout) == {"uid": NONROOT, "gid": NONROOT, "writable": ["/data"]}
-
         log = tmp_path / "server.log"
         with log.open("w") as out:
             server = subprocess.Popen(
-                [*run, *image.config["Entrypoint"]],
+                [*run, *image.config["Entrypoint"], *args],
                 env=buildah.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -366,32 +408,9 @@ def test_serves_as_nonroot_with_only_data_writable(
                     pass
                 assert time.monotonic() < deadline, f"no answer on {url}:\n{log.read_text()}"
                 time.sleep(0.1)
-
-            pids = leaves(server.pid)
-            commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in pids]
-            assert commands and all(b"/app/release-server.pyz" in c for c in commands), commands
-            assert all(uids(pid) == {NONROOT} for pid in pids)
-
-            payload = os.urandom(300_000)
-            uploaded = requests.post(
-                f"{url}/upload",
-                files={"file": ("tool-1.0.tar.gz", payload)},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=30,
-            )
-            assert uploaded.status_code in (200, 201), uploaded.text
-            downloaded = requests.get(f"{url}/assets/tool-1.0.tar.gz", timeout=30)
-            assert downloaded.status_code == 200
-            assert downloaded.content == payload
-            stored = [p for p in data.rglob("*")]
-            assert stored and all(p.lstat().st_uid == NONROOT for p in stored)
-
-            running = healthcheck()
-            assert running.returncode == 0, running.stderr
-
-            # `docker stop`: SIGTERM to the container's process, which shuts down cleanly.
-            for pid in pids:
-                os.kill(pid, signal.SIGTERM)
+            served = Served(url, log, server_processes(server.pid), healthcheck)
+            yield served
+            os.kill(served.main, signal.SIGTERM)
             assert server.wait(timeout=30) == 0, log.read_text()
         finally:
             stop(server)
@@ -401,6 +420,67 @@ def test_serves_as_nonroot_with_only_data_writable(
     assert "Traceback" not in log.read_text()
 
 
+def upload_and_download(served: Served, data: Path) -> requests.Response:
+    """Upload a package, download it: the download's response, checked."""
+    payload = os.urandom(300_000)
+    uploaded = requests.post(
+        f"{served.url}/upload",
+        files={"file": ("tool-1.0.tar.gz", payload)},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    downloaded = requests.get(f"{served.url}/assets/tool-1.0.tar.gz", timeout=30)
+    assert downloaded.status_code == 200
+    assert downloaded.content == payload
+    stored = [p for p in data.rglob("*")]
+    assert stored and all(p.lstat().st_uid == NONROOT for p in stored)
+    return downloaded
+
+
+def test_serves_on_granian_as_nonroot_with_only_data_writable(
+    image: Image, buildah: Buildah, tmp_path: Path
+) -> None:
+    volume = tmp_path / "scanned"
+    volume.mkdir()
+    os.chown(volume, NONROOT, NONROOT)
+    with buildah.container(image.name) as name:
+        # What uid 65532 can write to, everywhere but the kernel's file systems.
+        scan = subprocess.run(
+            [*buildah.run_args(name, volume, {}), "python3", "-I", "-S", "-c", WRITABLE_SCAN],
+            env=buildah.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert scan.returncode == 0, scan.stderr
+    assert json.loads(scan.stdout) == {"uid": NONROOT, "gid": NONROOT, "writable": ["/data"]}
+
+    with serving(image, buildah, tmp_path) as served:
+        # ENGINE=auto: Granian, imported from /app/site (PYZ_SITE), serves.
+        assert served.engine() == "granian"
+        assert len(served.processes) == 2, served.processes  # Granian's main and one worker
+        assert all(uids(pid) == {NONROOT} for pid in served.processes)
+        downloaded = upload_and_download(served, tmp_path / "data")
+        assert downloaded.headers["server"] == "granian"
+        running = served.healthcheck()
+        assert running.returncode == 0, running.stderr
+    log = served.log.read_text()
+    assert '"logger": "_granian"' in log  # Granian's own lines are JSON lines too
+
+
+def test_hypercorn_can_be_chosen(image: Image, buildah: Buildah, tmp_path: Path) -> None:
+    """A flag after the image name, as the README shows: the pyz's own Hypercorn serves."""
+    with serving(image, buildah, tmp_path, ("--engine", "hypercorn")) as served:
+        assert served.engine() == "hypercorn"
+        assert len(served.processes) == 1, served.processes  # one worker: the main process
+        assert all(uids(pid) == {NONROOT} for pid in served.processes)
+        downloaded = upload_and_download(served, tmp_path / "data")
+        assert downloaded.headers.get("server") != "granian"
+        running = served.healthcheck()
+        assert running.returncode == 0, running.stderr
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """End a `buildah run` that is still running, and everything it started.
 
@@ -408,9 +488,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process reaps its child and no zombie is left; after 20 s SIGKILL, deepest first."""
     if process.poll() is not None:
         return
-    for pid in leaves(process.pid):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    processes = server_processes(process.pid)
+    for pid, parent in processes.items():
+        if parent not in processes:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
     with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
         return

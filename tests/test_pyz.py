@@ -8,6 +8,7 @@ unprivileged user, on a read-only file system except the data directory.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -101,6 +102,16 @@ def test_docker_builder_context_builds_the_same_pyz(pyz: Path, tmp_path: Path) -
         text=True,
     )
     assert done.returncode == 0, f"build/pyz.py --with s3 failed:\n{done.stdout}{done.stderr}"
+    # And Granian for /app/site, for either platform the image is built for.
+    assert "build/native_site.py" in builder
+    done = subprocess.run(
+        [sys.executable, "build/native_site.py", "--arch", "arm64", "--output", "site"],
+        cwd=context,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"build/native_site.py failed:\n{done.stdout}{done.stderr}"
+    assert list((context / "site").glob("granian/_granian.cpython-3*-aarch64-linux-gnu.so"))
 
 
 def test_archive_is_precompiled_pure_python_and_normalised(pyz: Path) -> None:
@@ -153,6 +164,68 @@ def test_two_workers_spawned_from_the_pyz(pyz: Path, tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0, server.log
     assert "Traceback" not in server.log, server.log
+
+
+def test_pyz_site_adds_granian(pyz: Path, tmp_path: Path) -> None:
+    """PYZ_SITE names a directory holding Granian (as the image's /app/site): ENGINE=auto
+    serves on it, and requests and a clean stop work as from the source tree."""
+    installed = importlib.util.find_spec("granian")
+    if installed is None or installed.origin is None:
+        pytest.skip("pip install 'release-server[fast]' (Granian)")
+    site = tmp_path / "site"
+    site.mkdir(mode=0o755)
+    (site / "granian").symlink_to(Path(installed.origin).parent)
+    storage = tmp_path / "data"
+    storage.mkdir()
+    server = ServerProcess(storage, command=pyz_command(pyz), env={"PYZ_SITE": str(site)})
+    try:
+        assert server.engine == "granian"
+        data = os.urandom(300_000)
+        assert server.upload("site.bin", data).status_code == 200
+        got = requests.get(server.url + "/assets/site.bin", timeout=10)
+        assert got.content == data and got.headers["server"] == "granian"
+    finally:
+        assert server.stop() == 0, server.log
+    assert "Traceback" not in server.log, server.log
+
+
+def unsafe_site(tmp_path: Path, kind: str) -> tuple[str, str]:
+    """A PYZ_SITE value the pyz must refuse, and what its one line says."""
+    site = tmp_path / "site"
+    if kind == "relative":
+        return "site", "is not an absolute path"
+    if kind == "missing":
+        return str(site), "No such file or directory"
+    if kind == "file":
+        site.write_text("")
+        return str(site), "is not a directory"
+    site.mkdir(mode=0o755)
+    if kind == "group-writable":
+        site.chmod(0o775)
+        return str(site), "is writable by its group or others: the server imports code from it"
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to give the directory to another user")
+    os.chown(site, NOBODY, NOBODY)
+    return str(site), f"belongs to uid {NOBODY}"
+
+
+@pytest.mark.parametrize("kind", ["relative", "missing", "file", "group-writable", "other-user"])
+def test_pyz_site_refuses_what_is_unsafe_or_no_directory(
+    pyz: Path, tmp_path: Path, kind: str
+) -> None:
+    value, says = unsafe_site(tmp_path, kind)
+    for argv in (["--version"], ["healthcheck"], []):
+        done = subprocess.run(
+            [*pyz_command(pyz), *argv],
+            env={**os.environ, "PYZ_SITE": value, "STORAGE_PATH": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stdout == ""
+        assert done.stderr.startswith(f"release-server: error: PYZ_SITE: {value!r}")
+        assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
 # --- the image, emulated: Dockerfile ENTRYPOINT/ENV/HEALTHCHECK, nobody, read-only ----------
@@ -237,16 +310,39 @@ def interpreter_for_nobody(root: Path) -> str:
     pytest.skip("no Python >= 3.11 that the nobody user may execute")
 
 
+def image_site(site: Path, python: str) -> str:
+    """/app/site as the image has it (build/native_site.py: Granian), and the engine
+    ENGINE=auto then serves on; an empty directory (so Hypercorn) where ``python`` is not
+    the CPython 3.11 that Granian is pinned for."""
+    version = subprocess.run(
+        [python, "-I", "-S", "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
+        capture_output=True,
+        text=True,
+    )
+    if version.stdout.strip() != "True" or sys.version_info[:2] != (3, 11):
+        site.mkdir(mode=0o755)
+        return "hypercorn"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "build" / "native_site.py"), "--output", str(site)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"build/native_site.py failed:\n{done.stdout}{done.stderr}"
+    return "granian"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_image_entrypoint_as_nobody_on_read_only_fs(
     pyz: Path, image_root: Path, workers: int
 ) -> None:
     entrypoint, image_env, healthcheck = dockerfile()
     assert image_env["STORAGE_PATH"] == "/data" and image_env["PORT"] == "8000"
+    assert image_env["PYZ_SITE"] == "/app/site"
     app, data = image_root / "app", image_root / "data"
     shutil.copy(pyz, app / "release-server.pyz")
     (app / "release-server.pyz").chmod(0o644)
     python = interpreter_for_nobody(image_root)
+    engine = image_site(app / "site", python)
 
     def as_image(argv: list[str]) -> list[str]:
         """The image's command with this machine's interpreter and paths."""
@@ -261,6 +357,7 @@ def test_image_entrypoint_as_nobody_on_read_only_fs(
         "PATH": "/usr/bin:/bin",
         "WRITABLE": " ".join(map(str, writable)),
         **image_env,
+        "PYZ_SITE": str(app / "site"),
         "STORAGE_PATH": str(data),
         "HOST": "127.0.0.1",  # the image's 0.0.0.0, kept to loopback here
         "PORT": str(port),
@@ -331,3 +428,5 @@ def test_image_entrypoint_as_nobody_on_read_only_fs(
     log = "".join(lines)
     assert code == 0, log
     assert "Traceback" not in log and '"level": "error"' not in log, log
+    started = [json.loads(line) for line in lines if '"msg": "starting"' in line]
+    assert started and started[0]["settings"]["engine"] == engine, log
