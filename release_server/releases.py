@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -76,7 +76,13 @@ class Releases:
         return (await self.storage.stamp(""), *[await self.storage.stamp(o) for o in owners])
 
     async def release(self, repository: str, tag: str) -> Release:
-        """One release (drafts included). Raises NotFound."""
+        """One release (drafts included): from the repository's snapshot while that is
+        fresh (as every listing of the repository shows it), else read alone. Raises
+        NotFound."""
+        cached = self._cache.get(repository)
+        found = cached.by_tag.get(tag) if cached is not None else None
+        if found is not None and cached and cached.fresh(await self.storage.stamp(repository)):
+            return found
         key = f"{repository}/{tag}"
         listing = await self.storage.listing(key)
         meta = await self.storage.read_meta(key)
@@ -115,13 +121,34 @@ class Releases:
         return bool(cached.releases if cached else (await self.snapshot(repository)).releases)
 
     async def _read(self, repository: str, stamp: int) -> _Snapshot:
+        """Read the whole repository in one call to storage (which reads again only what
+        changed); a release whose listing and metadata are as before is the same object,
+        and when none changed the snapshot keeps its version (caches of documents stay)."""
         now = time.monotonic_ns()
-        found = [await self.release(repository, tag) for tag in await self._tags(repository)]
+        old = self._cache.get(repository)
+        known = old.by_tag if old else {}
+        sources = old.sources if old else {}
+        found, seen = [], {}
+        for entry in await self.storage.repository_releases(repository):
+            listing = entry.listing
+            source = (listing.version, listing.changed_ns, entry.meta)
+            release = known.get(entry.tag)
+            if release is None or sources.get(entry.tag) != source:
+                meta = ReleaseMeta.from_json(entry.meta, entry.tag)
+                release = Release(repository, entry.tag, meta, listing.packages, listing.changed_ns)
+            found.append(release)
+            seen[entry.tag] = source
         found.sort(key=lambda r: (-r.created_ns, r.tag))
-        version = hashlib.blake2b(
-            repr([(r.tag, r.meta, r.assets) for r in found]).encode(), digest_size=12
-        ).hexdigest()
-        snapshot = _Snapshot(stamp, now, tuple(found), version)
+        if (
+            old is not None
+            and len(old.releases) == len(found)
+            and all(a is b for a, b in zip(old.releases, found, strict=True))
+        ):
+            version = old.version
+        else:
+            shown = repr(sorted(seen.items())).encode()
+            version = hashlib.blake2b(shown, digest_size=12).hexdigest()
+        snapshot = _Snapshot(stamp, now, tuple(found), version, seen)
         if len(self._cache) >= MAX_CACHED and repository not in self._cache:
             self._cache.pop(next(iter(self._cache)))
         self._cache[repository] = snapshot
@@ -215,6 +242,12 @@ class _Snapshot:
     releases: tuple[Release, ...]
     #: Changes whenever anything shown of the releases does (for document caches).
     version: str
+    #: What each release was made from: (listing version, changed_ns, metadata) by tag.
+    sources: dict[str, tuple[str, int, bytes | None]]
+    by_tag: dict[str, Release] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_tag", {r.tag: r for r in self.releases})
 
     def fresh(self, stamp: int) -> bool:
         return stamp == self.stamp and time.monotonic_ns() - self.read_ns < REVALIDATE_NS
