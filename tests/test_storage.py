@@ -286,6 +286,7 @@ async def test_a_whole_repository_is_read_at_once(storage: Storage) -> None:
         return {e.tag: ([p.name for p in e.listing.packages], e.meta) for e in entries}
 
     assert await read() == {"v1.0.0": ([], b'{"name": "one"}'), "v1.1.0": (["a.zip"], None)}
+    await storage.stamp("acme/tool")  # what was read for a stamp must not hide a write
     await storage.write_meta("acme/tool/v1.0.0", b'{"name": "two"}')
     await put(storage, "acme/tool/v1.0.0/b.zip", b"b")
     await put(storage, "acme/tool/v1.1.0/a.zip", b"aa", overwrite=True)

@@ -106,6 +106,11 @@ class S3Storage(Storage):
         self._building: dict[str, asyncio.Lock] = {}
         self._written: dict[str, float] = {}  # release -> when this replica last changed it
         self._stamps: dict[str, tuple[float, int]] = {}  # prefix -> (when read, stamp)
+        self._stamping: dict[str, asyncio.Lock] = {}
+        #: prefix -> when this replica last wrote below it (a stamp read before is stale).
+        self._changed_below: dict[str, float] = {}
+        #: repository -> (when asked, when answered, the LIST its stamp was made of).
+        self._lists: dict[str, tuple[float, float, list[dict[str, Any]]]] = {}
         self._skipped: dict[str, str] = {}
         self._sweeping = threading.Lock()
         self._swept = time.monotonic()
@@ -264,11 +269,12 @@ class S3Storage(Storage):
         self._release_changed(key.rpartition("/")[0])
 
     def _release_changed(self, release: str) -> None:
-        self._written[release] = time.monotonic()
+        now = self._written[release] = time.monotonic()
         self._listings.pop(release, None)
         parts = release.split("/")
         for depth in range(len(parts)):
             self._stamps.pop("/".join(parts[:depth]), None)
+            self._changed_below["/".join(parts[:depth])] = now
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -387,14 +393,23 @@ class S3Storage(Storage):
         cached = self._stamps.get(repository)
         if cached is not None and time.monotonic() - cached[0] <= LISTING_TTL_S:
             return cached[1]
-        stamp = await to_thread.run_sync(self._stamp, repository)
-        self._stamps[repository] = (time.monotonic(), stamp)
-        return stamp
+        # One LIST at a time per prefix (a repository of 1,000 releases is 11 pages):
+        # requests arriving meanwhile take its answer.
+        async with self._stamping.setdefault(repository, asyncio.Lock()):
+            cached = self._stamps.get(repository)
+            if cached is not None and time.monotonic() - cached[0] <= LISTING_TTL_S:
+                return cached[1]
+            started = time.monotonic()
+            stamp = await to_thread.run_sync(self._stamp, repository, started)
+            if self._changed_below.get(repository, -1.0) < started:  # else not kept: stale
+                self._stamps[repository] = (time.monotonic(), stamp)
+            return stamp
 
-    def _stamp(self, repository: str) -> int:
+    def _stamp(self, repository: str, started: float) -> int:
         below = f"{repository}/" if repository else ""
         if repository.count("/") == 1:
             objects, _ = self.bucket.entries(below)
+            self._lists[repository] = (started, time.monotonic(), objects)
             seen: list[object] = [(item["Key"], item.get("ETag")) for item in objects]
         else:
             seen = list(self.bucket.entries(below, "/")[1])
@@ -413,9 +428,8 @@ class S3Storage(Storage):
     def _repository_releases(self, repository: str) -> list[ReleaseEntry]:
         """One LIST of the whole repository and one of the download counters; pointers and
         metadata are fetched only when their ETag changed (in parallel)."""
-        started = time.monotonic()
         below = f"{repository}/"
-        objects, _ = self.bucket.entries(below)
+        started, objects = self._listed(repository)
         by_tag: dict[str, list[dict[str, Any]]] = {}
         for item in objects:
             tag, slash, rest = item["Key"][len(below) :].partition("/")
@@ -433,6 +447,18 @@ class S3Storage(Storage):
                          metas.get(f"{below}{tag}"))
             for tag, items in sorted(by_tag.items())
         ]  # fmt: skip
+
+    def _listed(self, repository: str) -> tuple[float, list[dict[str, Any]]]:
+        """(when asked, every object below ``repository``): the LIST its stamp was just
+        made of (a repository of 1,000 releases is 11 pages of LIST, whose parsing is most
+        of a re-read) unless older than LISTING_TTL_S or begun before this replica wrote
+        below it; else a LIST now."""
+        listed = self._lists.pop(repository, None)
+        written = self._changed_below.get(repository, -1.0)
+        if listed and written < listed[0] and time.monotonic() - listed[1] <= LISTING_TTL_S:
+            return listed[0], listed[2]
+        started = time.monotonic()
+        return started, self.bucket.entries(f"{repository}/")[0]
 
     def _read_metas(self, releases: dict[str, list[dict[str, Any]]]) -> dict[str, bytes]:
         """The metadata of each release (given its listed objects) that has some: from
