@@ -340,6 +340,7 @@ class DirectoryStorage(Storage):
 
     def _remove_release(self, release: str) -> None:
         directory = self.path(release)
+        self._metas.pop(release, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(directory / META_FILE)
         for level in (directory, directory.parent, directory.parent.parent):
