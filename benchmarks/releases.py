@@ -6,7 +6,8 @@ Usage: python benchmarks/releases.py [--releases 1000] [--assets 10] [--seconds 
 Lays out ``acme/tool`` with --releases releases of --assets files each the way a hand
 copy does (``<storage>/acme/tool/<tag>/<asset>``, upload times one second apart), plus as
 many packages in the root release as there are releases, for the reference: ``/latest``
-over the same number of files. Starts the server as a user would, then for each path
+over the same number of files (and a root package's download, the reference for the
+downloads). Starts the server as a user would, then for each path
 keeps --connections keep-alive connections busy for --seconds and prints requests per
 second and the server's CPU time per request (summed over its process tree, from /proc),
 after checking the answer once (every request asks for `application/octet-stream`, as
@@ -102,6 +103,7 @@ def main() -> int:
     middle = tag(args.releases // 2)
     paths = [
         ("reference: /latest (root release)", "/latest"),
+        ("reference: root download /assets/", f"/assets/app-{args.releases // 2}.0.zip"),
         ("releases, one page of 100", "/repos/acme/tool/releases?per_page=100"),
         ("releases, page 5 of 100", "/repos/acme/tool/releases?per_page=100&page=5"),
         ("latest release", "/repos/acme/tool/releases/latest"),

@@ -99,6 +99,8 @@ class ReleaseView:
     #: "" for the root release, else ``owner/repo/tag`` (where its assets download).
     key: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The release's version (model.Release): documents of it are cached under it.
+    version: str = ""
 
 
 def root_view(packages: Sequence[Package], changed_ns: int) -> ReleaseView:
@@ -113,6 +115,7 @@ def release_view(release: Release) -> ReleaseView:
     return ReleaseView(
         release_id(release.key), release.tag, meta.name, meta.body, meta.draft,
         meta.prerelease, release.created_ns, release.assets, release.key, meta.labels,
+        release.version,
     )  # fmt: skip
 
 

@@ -72,6 +72,8 @@ class Release:
     assets: tuple[Package, ...]
     #: When the release directory last changed (for a release with no known creation time).
     changed_ns: int
+    #: Changes whenever anything shown of the release does ("" when not known): for caches.
+    version: str = ""
 
     @property
     def key(self) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -19,7 +19,7 @@ from .errors import BadRequest, NotFound, already_exists
 from .logs import log_event
 from .model import Release, ReleaseMeta
 from .names import check_name
-from .storage import Storage
+from .storage import Listing, Storage
 
 logger = logging.getLogger("release_server.releases")
 #: GitHub's limits on owner and repository names (and a tag's, here).
@@ -76,14 +76,20 @@ class Releases:
         return (await self.storage.stamp(""), *[await self.storage.stamp(o) for o in owners])
 
     async def release(self, repository: str, tag: str) -> Release:
-        """One release (drafts included). Raises NotFound."""
+        """One release (drafts included). From the repository's snapshot once the whole
+        repository was read (revalidated as every listing of it is: one cheap re-read per
+        ``REVALIDATE_NS`` serves every request), else read alone. Raises NotFound."""
+        cached = self._cache.get(repository)
+        if cached is not None and tag in cached.by_tag:
+            found = (await self.snapshot(repository)).by_tag.get(tag)
+            if found is not None:
+                return found
         key = f"{repository}/{tag}"
         listing = await self.storage.listing(key)
         meta = await self.storage.read_meta(key)
         if meta is None and not listing.packages and tag not in await self._tags(repository):
             raise NotFound(f"No release tagged {tag!r} in {repository}.")
-        return Release(repository, tag, ReleaseMeta.from_json(meta, tag), listing.packages,
-                       listing.changed_ns)  # fmt: skip
+        return _release(repository, tag, listing, meta, _version(listing, meta))
 
     async def releases(self, repository: str) -> list[Release]:
         """Every release of ``repository``, newest first (drafts included)."""
@@ -115,12 +121,29 @@ class Releases:
         return bool(cached.releases if cached else (await self.snapshot(repository)).releases)
 
     async def _read(self, repository: str, stamp: int) -> _Snapshot:
+        """Read the whole repository in one call to storage (which reads again only what
+        changed); a release whose listing and metadata are as before is the same object,
+        and when none changed the snapshot keeps its version (caches of documents stay)."""
         now = time.monotonic_ns()
-        found = [await self.release(repository, tag) for tag in await self._tags(repository)]
+        old = self._cache.get(repository)
+        known = old.by_tag if old else {}
+        found = []
+        for entry in await self.storage.repository_releases(repository):
+            version = _version(entry.listing, entry.meta)
+            same = known.get(entry.tag)
+            if same is None or same.version != version:
+                same = _release(repository, entry.tag, entry.listing, entry.meta, version)
+            found.append(same)
         found.sort(key=lambda r: (-r.created_ns, r.tag))
-        version = hashlib.blake2b(
-            repr([(r.tag, r.meta, r.assets) for r in found]).encode(), digest_size=12
-        ).hexdigest()
+        if (
+            old is not None
+            and len(old.releases) == len(found)
+            and all(a is b for a, b in zip(old.releases, found, strict=True))
+        ):
+            version = old.version
+        else:
+            shown = repr([(r.tag, r.version) for r in found]).encode()
+            version = hashlib.blake2b(shown, digest_size=12).hexdigest()
         snapshot = _Snapshot(stamp, now, tuple(found), version)
         if len(self._cache) >= MAX_CACHED and repository not in self._cache:
             self._cache.pop(next(iter(self._cache)))
@@ -206,6 +229,19 @@ class Releases:
         return await self.storage.children(repository)
 
 
+def _version(listing: Listing, meta: bytes | None) -> str:
+    """The version of a release made of ``listing`` and ``meta``."""
+    digest = hashlib.blake2b(meta or b"", digest_size=8).hexdigest()
+    return f"{listing.version}-{listing.changed_ns:x}-{digest}"
+
+
+def _release(
+    repository: str, tag: str, listing: Listing, meta: bytes | None, version: str
+) -> Release:
+    return Release(repository, tag, ReleaseMeta.from_json(meta, tag), listing.packages,
+                   listing.changed_ns, version)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """The releases of one repository as read at ``read_ns`` under ``stamp``."""
@@ -215,6 +251,10 @@ class _Snapshot:
     releases: tuple[Release, ...]
     #: Changes whenever anything shown of the releases does (for document caches).
     version: str
+    by_tag: dict[str, Release] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_tag", {r.tag: r for r in self.releases})
 
     def fresh(self, stamp: int) -> bool:
         return stamp == self.stamp and time.monotonic_ns() - self.read_ns < REVALIDATE_NS

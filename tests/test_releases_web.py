@@ -110,6 +110,30 @@ def test_a_release_directory_copied_in_by_hand_is_published(server: ServerProces
     assert answer.status_code == 200 and answer.content == b"by hand"
 
 
+def test_hand_edits_inside_a_listed_release_show_within_seconds(server: ServerProcess) -> None:
+    """A copy into an existing release and an edit of its metadata in place change
+    neither the repository's stamp nor a cached listing at once; both show in every REST
+    view within the ~2 s the README promises."""
+    put(server, "v1.0.0", "a.zip", b"a")
+    api = f"{server.url}/repos/acme/tool/releases"
+    assert [a["name"] for a in requests.get(api, timeout=10).json()[0]["assets"]] == ["a.zip"]
+    assert requests.get(f"{api}/tags/v1.0.0", timeout=10).status_code == 200
+    folder = server.storage / "acme" / "tool" / "v1.0.0"
+    (folder / "b.zip").write_bytes(b"by hand")
+    meta = json.loads((folder / ".release.json").read_bytes())
+    (folder / ".release.json").write_bytes(json.dumps({**meta, "body": "by hand"}).encode())
+    deadline = time.monotonic() + 6
+    while True:
+        documents = [requests.get(url, timeout=10).json()
+                     for url in (api, f"{api}/tags/v1.0.0", f"{api}/latest")]  # fmt: skip
+        seen = [(sorted(a["name"] for a in d["assets"]), d["body"])
+                for d in (documents[0][0], *documents[1:])]  # fmt: skip
+        if seen == [(["a.zip", "b.zip"], "by hand")] * 3:
+            break
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+
+
 def test_retention_keeps_the_newest_releases_whole(start_server) -> None:
     server = start_server(env={"MAX_VERSIONS": "2"})
     for tag in ("v1.0.0", "v1.1.0"):

@@ -264,3 +264,68 @@ async def test_every_write_below_a_repository_changes_its_stamp(storage: Storage
     await storage.remove_release("acme/tool/v1.0.0")
     await changed()
     assert await storage.stamp("acme/other") == other
+
+
+async def test_a_whole_repository_is_read_at_once(storage: Storage) -> None:
+    """``repository_releases`` gives what ``children``, ``listing`` and ``read_meta`` give
+    for each release, and follows every change (the periodic re-read of a repository)."""
+    assert await storage.repository_releases("acme/tool") == []
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "one"}')
+    await put(storage, "acme/tool/v1.1.0/a.zip", b"a")
+    await put(storage, "acme/other/v9.0.0/x.zip", b"x")
+    await put(storage, "root.zip", b"r")
+
+    async def read() -> dict[str, tuple[list[str], bytes | None]]:
+        entries = await storage.repository_releases("acme/tool")
+        assert [e.tag for e in entries] == await storage.children("acme/tool")
+        for entry in entries:
+            listing = await storage.listing(f"acme/tool/{entry.tag}")
+            assert entry.listing.packages == listing.packages
+            assert entry.listing.version == listing.version
+            assert entry.meta == await storage.read_meta(f"acme/tool/{entry.tag}")
+        return {e.tag: ([p.name for p in e.listing.packages], e.meta) for e in entries}
+
+    assert await read() == {"v1.0.0": ([], b'{"name": "one"}'), "v1.1.0": (["a.zip"], None)}
+    await storage.stamp("acme/tool")  # what was read for a stamp must not hide a write
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "two"}')
+    await put(storage, "acme/tool/v1.0.0/b.zip", b"b")
+    await put(storage, "acme/tool/v1.1.0/a.zip", b"aa", overwrite=True)
+    assert await read() == {"v1.0.0": (["b.zip"], b'{"name": "two"}'), "v1.1.0": (["a.zip"], None)}
+    assert (await storage.repository_releases("acme/tool"))[1].listing.packages[0].size == 2
+    await storage.delete("acme/tool/v1.1.0/a.zip")
+    await storage.remove_release("acme/tool/v1.1.0")
+    await storage.remove_release("acme/tool/v1.0.0")
+    assert await read() == {"v1.0.0": (["b.zip"], None)}
+
+
+async def test_a_whole_repository_read_counts_downloads(storage: Storage) -> None:
+    await put(storage, "acme/tool/v1.0.0/a.zip", b"a")
+    await put(storage, "acme/tool/v2.0.0/b.zip", b"b")
+    first = await storage.repository_releases("acme/tool")
+    reader = await storage.open("acme/tool/v2.0.0/b.zip")
+    await reader.close()
+    await storage.count_download("acme/tool/v2.0.0/b.zip", reader.version)
+    with anyio.fail_after(5):  # counts may lag by a second or so
+        while (entries := await storage.repository_releases("acme/tool"))[1].listing.packages[
+            0
+        ].downloads != 1:
+            await anyio.sleep(0.1)
+    assert entries[0].listing.version == first[0].listing.version  # no count changed there
+    assert entries[1].listing.version != first[1].listing.version
+
+
+async def test_hand_edits_inside_a_release_directory_are_read(tmp_path: Path) -> None:
+    """In a directory, a copy into an existing release and an edit of its metadata in
+    place (neither changes the repository's stamp) show in the next whole read."""
+    storage = DirectoryStorage(tmp_path / "storage")
+    storage.prepare()
+    await storage.write_meta("acme/tool/v1.0.0", b'{"name": "one"}')
+    await storage.repository_releases("acme/tool")
+    release = tmp_path / "storage" / "acme" / "tool" / "v1.0.0"
+    await anyio.sleep(0.1)  # past the racy window: a stat alone must tell the edit
+    (release / "copied.zip").write_bytes(b"by hand")
+    with open(release / ".release.json", "r+b") as meta:  # in place: same inode
+        meta.write(b'{"name": "two"}')
+    [entry] = await storage.repository_releases("acme/tool")
+    assert [p.name for p in entry.listing.packages] == ["copied.zip"]
+    assert entry.meta == b'{"name": "two"}'

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import github
-from ..documents import cached_response, document_response
+from ..documents import cached_response
 from ..errors import NotFound, Unprocessable
 from ..github import ReleaseView
 from ..http import json_response
@@ -158,7 +158,13 @@ class GitHubApi:
         links = self.links(request)
         if not view.key:  # the root release: cached, as /latest
             return await release_response(self.ctx, request, links)
-        return document_response(request, github.release_document(view, links))
+        # Cached per version of the release: a repository's tags are polled (updaters).
+        body, etag = await self.ctx.documents.get(
+            Listing((), 0, view.version), "release",
+            f"{links.root} {links.api} {links.repository} {view.key}",
+            lambda: github.release_document(view, links),
+        )  # fmt: skip
+        return cached_response(request, body, etag, "application/json")
 
     async def latest(self, request: Request) -> Response:
         repository = self.repository_name(request)

@@ -26,6 +26,16 @@ class Listing:
     version: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReleaseEntry:
+    """One release of a repository as ``Storage.repository_releases`` reads it."""
+
+    tag: str
+    listing: Listing
+    #: Its metadata document, or None (a release copied in by hand has none).
+    meta: bytes | None
+
+
 class Reader(ABC):
     """One version of an object, pinned when opened: it stays readable, byte for byte, if
     the key is replaced or deleted while a download is in flight."""
@@ -140,6 +150,18 @@ class Storage(ABC):
     @abstractmethod
     async def read_meta(self, release: str) -> bytes | None:
         """The metadata document of ``release`` (``owner/repo/tag``), or None."""
+
+    async def repository_releases(self, repository: str) -> list[ReleaseEntry]:
+        """Every release of ``repository`` (``owner/repo``) by tag, with what ``listing``
+        and ``read_meta`` give for it: the periodic re-read of a whole repository. This
+        default asks for each release in turn; backends override it to read a repository
+        of 1,000 releases in one go (one worker thread, one LIST) and to reuse what did
+        not change."""
+        return [
+            ReleaseEntry(tag, await self.listing(f"{repository}/{tag}"),
+                         await self.read_meta(f"{repository}/{tag}"))
+            for tag in await self.children(repository)
+        ]  # fmt: skip
 
     @abstractmethod
     async def write_meta(self, release: str, data: bytes) -> None:

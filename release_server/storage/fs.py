@@ -23,7 +23,7 @@ from ..errors import AlreadyExists, Conflict, NotFound, level_taken, no_such_pac
 from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
-from .base import Listing, Reader, Storage, Writer
+from .base import Listing, Reader, ReleaseEntry, Storage, Writer
 from .flush import DelayedFlush
 from .fs_files import (
     READ_FLAGS,
@@ -34,7 +34,7 @@ from .fs_files import (
     remove_sidecar,
     remove_stale_send_links,
 )
-from .fs_listing import Listings, Skipped
+from .fs_listing import Listings, Skipped, settled
 from .fs_meta import MetaDir, hash_file, identity
 from .fs_upload import TempFile, disk_error, remove_stale_temp_files
 
@@ -65,6 +65,8 @@ class DirectoryStorage(Storage):
         self.listings = Listings(self.path, self.meta, self.skipped, self._open)
         #: Writes this process made below each repository (part of its stamp).
         self._writes: dict[str, int] = {}
+        #: release -> (identity of its metadata file, when read, its bytes).
+        self._metas: dict[str, tuple[str, int, bytes]] = {}
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/")) if key else self.root
@@ -280,11 +282,38 @@ class DirectoryStorage(Storage):
                 os.utime(self.path(repository), ns=(now, now))
 
     async def read_meta(self, release: str) -> bytes | None:
+        return await to_thread.run_sync(self._read_meta, release)
+
+    def _read_meta(self, release: str) -> bytes | None:
+        """The metadata file, read again only when a stat says it changed (a rename or an
+        edit in place changes its identity; the racy-timestamp rule covers an edit within
+        the same timestamp tick as the last read)."""
         path = self.path(release) / META_FILE
         try:
-            return await to_thread.run_sync(path.read_bytes)
+            st = os.stat(path)
+            known = self._metas.get(release)
+            if known is not None and known[0] == identity(st) and settled(st.st_mtime_ns, known[1]):
+                return known[2]
+            read_ns = time.time_ns()
+            data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
+            self._metas.pop(release, None)
             return None
+        self._metas[release] = (identity(st), read_ns, data)
+        return data
+
+    async def repository_releases(self, repository: str) -> list[ReleaseEntry]:
+        return await to_thread.run_sync(self._repository_releases, repository)
+
+    def _repository_releases(self, repository: str) -> list[ReleaseEntry]:
+        """In one worker thread: per release a stat of its directory and of its metadata
+        file; only what changed is read again, and the download counters are scanned once
+        (fs_meta.py) for the whole repository."""
+        return [
+            ReleaseEntry(tag, self.listings.get(f"{repository}/{tag}"),
+                         self._read_meta(f"{repository}/{tag}"))
+            for tag in self._children(repository)
+        ]  # fmt: skip
 
     async def write_meta(self, release: str, data: bytes) -> None:
         await to_thread.run_sync(self._write_meta, release, data)
@@ -311,6 +340,7 @@ class DirectoryStorage(Storage):
 
     def _remove_release(self, release: str) -> None:
         directory = self.path(release)
+        self._metas.pop(release, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(directory / META_FILE)
         for level in (directory, directory.parent, directory.parent.parent):

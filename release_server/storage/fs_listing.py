@@ -33,6 +33,13 @@ COUNTS_TTL_NS = 1_000_000_000
 logger = logging.getLogger("release_server.storage")
 
 
+def settled(mtime_ns: int, read_ns: int) -> bool:
+    """Whether what was read at ``read_ns`` of something last changed at ``mtime_ns`` is
+    known to include that change: a later change cannot share its timestamp."""
+    racy = RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+    return read_ns - mtime_ns >= racy
+
+
 @dataclass(frozen=True, slots=True)
 class _Cached:
     """A listing with what is needed to revalidate it and to attach download counts."""
@@ -42,6 +49,8 @@ class _Cached:
     built_ns: int
     counts_ns: int
     identities: dict[str, str]
+    #: The download count of each package of ``listing`` (None: not counted yet).
+    counts: tuple[int, ...] | None = None
 
 
 class Skipped:
@@ -104,8 +113,7 @@ class Listings:
             mtime = os.stat(self.path(release)).st_mtime_ns
         except OSError:
             return False
-        racy = RACY_NS if mtime % 1_000_000_000 == 0 else RACY_FINE_NS
-        return mtime == cached.dir_mtime_ns and cached.built_ns - mtime >= racy
+        return mtime == cached.dir_mtime_ns and settled(mtime, cached.built_ns)
 
     def _rebuild(self, release: str) -> _Cached:
         now = time.time_ns()
@@ -159,12 +167,17 @@ class Listings:
         return st, digest
 
     def _counted(self, packages: tuple[Package, ...] | list[Package], cached: _Cached) -> _Cached:
-        """``cached`` with the listing of ``packages`` and download counts read now."""
+        """``cached`` with the listing of ``packages`` and download counts read now; the
+        same listing (and version) when no count changed, so caches of documents that show
+        it stay valid."""
         counts = self.meta.download_counts()
         ids = cached.identities
-        counted = tuple(replace(p, downloads=counts.get(ids[p.name], 0)) for p in packages)
+        seen = tuple(counts.get(ids[p.name], 0) for p in packages)
+        if seen == cached.counts:
+            return replace(cached, counts_ns=time.time_ns())
+        counted = tuple(replace(p, downloads=n) for p, n in zip(packages, seen, strict=True))
         version = hashlib.sha1(
             repr([(p.name, p.size, p.mtime_ns, p.downloads) for p in counted]).encode()
         ).hexdigest()[:20]
         listing = Listing(counted, cached.dir_mtime_ns, version)
-        return replace(cached, listing=listing, counts_ns=time.time_ns())
+        return replace(cached, listing=listing, counts_ns=time.time_ns(), counts=seen)

@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from ..errors import AlreadyExists, NotFound, level_taken, no_such_package
 from ..logs import log_event
 from ..names import name_problem
 from ..package import Package
-from .base import Listing, Reader, Storage, Writer
+from .base import Listing, Reader, ReleaseEntry, Storage, Writer
 from .flush import DelayedFlush
 from .s3_client import Bucket, Location, Missing, PreconditionFailed, S3Error
 from .s3_counts import Counts, replica_id
@@ -53,6 +53,11 @@ SWEEP_EVERY_S = 600.0
 
 logger = logging.getLogger("release_server.storage")
 _fetch = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-list")
+
+
+def is_asset(name: str) -> bool:
+    """Whether an object named ``name`` in a release may be one of its assets (a pointer)."""
+    return not name.startswith(".") and not name_problem(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +101,16 @@ class S3Storage(Storage):
         self.grace = GRACE_S
         self.stale_upload = STALE_UPLOAD_S
         self._pointers: dict[str, tuple[str, Pointer | None]] = {}  # key -> (ETag, pointer)
+        self._metas: dict[str, tuple[str, bytes]] = {}  # release -> (ETag, metadata)
         self._listings: dict[str, tuple[float, Listing]] = {}
         self._building: dict[str, asyncio.Lock] = {}
         self._written: dict[str, float] = {}  # release -> when this replica last changed it
         self._stamps: dict[str, tuple[float, int]] = {}  # prefix -> (when read, stamp)
+        self._stamping: dict[str, asyncio.Lock] = {}
+        #: prefix -> when this replica last wrote below it (a stamp read before is stale).
+        self._changed_below: dict[str, float] = {}
+        #: repository -> (when asked, when answered, the LIST its stamp was made of).
+        self._lists: dict[str, tuple[float, float, list[dict[str, Any]]]] = {}
         self._skipped: dict[str, str] = {}
         self._sweeping = threading.Lock()
         self._swept = time.monotonic()
@@ -180,20 +191,29 @@ class S3Storage(Storage):
         started = time.monotonic()
         below = f"{release}/" if release else ""
         objects, _ = self.bucket.entries(below, "/")
+        candidates = [item for item in objects if is_asset(item["Key"][len(below) :])]
+        return self._assemble(release, objects, self._read_pointers(candidates),
+                              self.counts.totals(), started)  # fmt: skip
+
+    def _assemble(
+        self,
+        release: str,
+        objects: list[dict[str, Any]],
+        pointers: dict[str, Pointer | None],
+        counts: Mapping[str, int],
+        started: float,
+    ) -> Listing:
+        """The listing of ``release`` from the LIST of its ``objects`` and their pointers,
+        kept as its cached listing from ``started`` (when the LIST was asked for)."""
+        below = f"{release}/" if release else ""
         changed_ns = 0
-        candidates = []
         for item in objects:
-            name = item["Key"][len(below) :]
-            if name == META_FILE:
+            if item["Key"] == f"{below}{META_FILE}":
                 changed_ns = int(item["LastModified"].timestamp() * 1e9)
-            elif not name.startswith(".") and not name_problem(name):
-                candidates.append(item)
-        pointers = self._read_pointers(candidates)
-        counts = self.counts.totals()
         packages = [
             pointer.package(key, counts.get(pointer.blob, 0))
-            for key, pointer in pointers.items()
-            if pointer is not None
+            for item in objects
+            if (pointer := pointers.get(key := item["Key"])) is not None
         ]
         packages.sort(key=lambda p: (-p.mtime_ns, p.name))
         if packages:
@@ -249,11 +269,12 @@ class S3Storage(Storage):
         self._release_changed(key.rpartition("/")[0])
 
     def _release_changed(self, release: str) -> None:
-        self._written[release] = time.monotonic()
+        now = self._written[release] = time.monotonic()
         self._listings.pop(release, None)
         parts = release.split("/")
         for depth in range(len(parts)):
             self._stamps.pop("/".join(parts[:depth]), None)
+            self._changed_below["/".join(parts[:depth])] = now
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -372,14 +393,23 @@ class S3Storage(Storage):
         cached = self._stamps.get(repository)
         if cached is not None and time.monotonic() - cached[0] <= LISTING_TTL_S:
             return cached[1]
-        stamp = await to_thread.run_sync(self._stamp, repository)
-        self._stamps[repository] = (time.monotonic(), stamp)
-        return stamp
+        # One LIST at a time per prefix (a repository of 1,000 releases is 11 pages):
+        # requests arriving meanwhile take its answer.
+        async with self._stamping.setdefault(repository, asyncio.Lock()):
+            cached = self._stamps.get(repository)
+            if cached is not None and time.monotonic() - cached[0] <= LISTING_TTL_S:
+                return cached[1]
+            started = time.monotonic()
+            stamp = await to_thread.run_sync(self._stamp, repository, started)
+            if self._changed_below.get(repository, -1.0) < started:  # else not kept: stale
+                self._stamps[repository] = (time.monotonic(), stamp)
+            return stamp
 
-    def _stamp(self, repository: str) -> int:
+    def _stamp(self, repository: str, started: float) -> int:
         below = f"{repository}/" if repository else ""
         if repository.count("/") == 1:
             objects, _ = self.bucket.entries(below)
+            self._lists[repository] = (started, time.monotonic(), objects)
             seen: list[object] = [(item["Key"], item.get("ETag")) for item in objects]
         else:
             seen = list(self.bucket.entries(below, "/")[1])
@@ -391,6 +421,73 @@ class S3Storage(Storage):
         except Missing:
             return None
         return data
+
+    async def repository_releases(self, repository: str) -> list[ReleaseEntry]:
+        return await to_thread.run_sync(self._repository_releases, repository)
+
+    def _repository_releases(self, repository: str) -> list[ReleaseEntry]:
+        """One LIST of the whole repository and one of the download counters; pointers and
+        metadata are fetched only when their ETag changed (in parallel)."""
+        below = f"{repository}/"
+        started, objects = self._listed(repository)
+        by_tag: dict[str, list[dict[str, Any]]] = {}
+        for item in objects:
+            tag, slash, rest = item["Key"][len(below) :].partition("/")
+            if slash and not name_problem(tag):  # a level: a release, as ``children`` says
+                by_tag.setdefault(tag, [])
+                if "/" not in rest:
+                    by_tag[tag].append(item)
+        candidates = [item for items in by_tag.values() for item in items
+                      if is_asset(item["Key"].rpartition("/")[2])]  # fmt: skip
+        pointers = self._read_pointers(candidates)
+        counts = self.counts.totals()
+        metas = self._read_metas({f"{below}{tag}": items for tag, items in by_tag.items()})
+        return [
+            ReleaseEntry(tag, self._assemble(f"{below}{tag}", items, pointers, counts, started),
+                         metas.get(f"{below}{tag}"))
+            for tag, items in sorted(by_tag.items())
+        ]  # fmt: skip
+
+    def _listed(self, repository: str) -> tuple[float, list[dict[str, Any]]]:
+        """(when asked, every object below ``repository``): the LIST its stamp was just
+        made of (a repository of 1,000 releases is 11 pages of LIST, whose parsing is most
+        of a re-read) unless older than LISTING_TTL_S or begun before this replica wrote
+        below it; else a LIST now."""
+        listed = self._lists.pop(repository, None)
+        written = self._changed_below.get(repository, -1.0)
+        if listed and written < listed[0] and time.monotonic() - listed[1] <= LISTING_TTL_S:
+            return listed[0], listed[2]
+        started = time.monotonic()
+        return started, self.bucket.entries(f"{repository}/")[0]
+
+    def _read_metas(self, releases: dict[str, list[dict[str, Any]]]) -> dict[str, bytes]:
+        """The metadata of each release (given its listed objects) that has some: from
+        memory when its ETag is unchanged, else fetched (in parallel)."""
+        found: dict[str, bytes] = {}
+        wanted: list[str] = []
+        for release, items in releases.items():
+            key = f"{release}/{META_FILE}"
+            etag = next((item.get("ETag", "") for item in items if item["Key"] == key), None)
+            known = self._metas.get(release)
+            if etag is None:
+                self._metas.pop(release, None)
+            elif known is not None and known[0] == etag:
+                found[release] = known[1]
+            else:
+                wanted.append(release)
+
+        def fetch(release: str) -> tuple[str, bytes] | None:
+            try:
+                data, etag = self.bucket.get_bytes(f"{release}/{META_FILE}")
+            except Missing:
+                return None  # removed since it was listed
+            self._metas[release] = (etag, data)
+            return etag, data
+
+        for release, fetched in zip(wanted, _fetch.map(fetch, wanted), strict=True):
+            if fetched is not None:
+                found[release] = fetched[1]
+        return found
 
     async def write_meta(self, release: str, data: bytes) -> None:
         def write() -> None:

@@ -10,8 +10,10 @@ reads them.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 #: Parallel requests one process makes (downloads in flight, upload parts, listings).
@@ -75,7 +77,26 @@ def make_client() -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client("s3", config=config)
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=iso_timestamp
+    )
+    return boto3.session.Session(botocore_session=core).client("s3", config=config)
+
+
+def iso_timestamp(value: Any) -> datetime:
+    """A timestamp of a response. botocore's own parser (dateutil) took two thirds of the
+    CPU of a LIST of 11,000 objects (a repository of 1,000 releases, re-read every few
+    seconds); S3's ISO 8601 times parse with the standard library, anything else (HTTP
+    dates of headers, numbers) as botocore does."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                return parsed
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value)  # type: ignore[no-any-return]
 
 
 def error_code(error: BaseException) -> str:
