@@ -9,6 +9,7 @@ revalidated against its directory's mtime on every use.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -65,6 +66,8 @@ class DirectoryStorage(Storage):
         self.listings = Listings(self.path, self.meta, self.skipped, self._open)
         #: Writes this process made below each repository (part of its stamp).
         self._writes: dict[str, int] = {}
+        #: Refreshes of download counts running in the background, by release.
+        self._counting: dict[str, asyncio.Future[Listing]] = {}
         #: release -> (identity of its metadata file, when read, its bytes).
         self._metas: dict[str, tuple[str, int, bytes]] = {}
 
@@ -106,10 +109,22 @@ class DirectoryStorage(Storage):
         return self.listings.cached(release)
 
     async def listing(self, release: str = "") -> Listing:
+        """Rebuilt before answering when the directory changed (a write shows at once);
+        download counts are refreshed in the background, so no request waits for them."""
         listing = self.listings.cached(release)
         if listing is None:
-            listing = await to_thread.run_sync(self.listings.get, release)
+            return await to_thread.run_sync(self.listings.get, release)
+        if self.listings.counts_due(release) and release not in self._counting:
+            task = asyncio.ensure_future(to_thread.run_sync(self.listings.get, release))
+            self._counting[release] = task
+            task.add_done_callback(lambda done: self._counted(release, done))
         return listing
+
+    def _counted(self, release: str, done: asyncio.Future[Listing]) -> None:
+        del self._counting[release]
+        if not done.cancelled() and done.exception() is not None:  # the next request says
+            log_event(logger, "could not refresh download counts", logging.WARNING,
+                      release=release, reason=str(done.exception()))  # fmt: skip
 
     def skipped_entries(self) -> dict[str, str]:
         return dict(self.skipped.entries)
