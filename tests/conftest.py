@@ -187,12 +187,37 @@ def backend(request: pytest.FixtureRequest) -> str:
     """The storage this test's servers use: s3 for the source-s3 runs of BOTH_BACKENDS,
     else directory. A DIRECTORY_ONLY test is skipped on S3, with its reason."""
     callspec = getattr(request.node, "callspec", None)
-    if not callspec or callspec.params.get("server_command") != "source-s3":
+    params = callspec.params if callspec else {}
+    # A suite with a start_server of its own parametrizes this fixture (indirect=True).
+    chosen = getattr(request, "param", None)
+    if chosen is None:
+        chosen = "s3" if params.get("server_command") == "source-s3" else "directory"
+    if chosen != "s3":
         return "directory"
     only = request.node.get_closest_marker("directory_only")
     if only:
         pytest.skip(f"{only.args[0]}: a directory-only behaviour")
     return "s3"
+
+
+def on_backend(
+    request: pytest.FixtureRequest,
+    backend: str,
+    buckets: dict[Path, str],
+    storage: Path,
+    env: dict[str, str] | None,
+) -> tuple[dict[str, str] | None, tuple[Any, str] | None]:
+    """The environment of a server started on ``storage``, and what ``ServerProcess.s3``
+    holds: on S3 the storage stands for a bucket of the session's ``weed`` (a fresh one the
+    first time), so servers started on one storage share it."""
+    if backend != "s3":
+        return env, None
+    engine = request.getfixturevalue("weed")
+    if storage not in buckets:
+        buckets[storage] = engine.new_bucket()
+    bucket = buckets[storage]
+    where = {**engine.env, "STORAGE_URL": f"s3://{bucket}/{S3_PREFIX}"}
+    return {**where, **(env or {})}, (engine.client, bucket)
 
 
 @pytest.fixture
@@ -211,21 +236,23 @@ def start_server(
     ) -> ServerProcess:
         storage = storage or tmp_path / "data"
         storage.mkdir(parents=True, exist_ok=True)
-        if backend == "s3":
-            weed = request.getfixturevalue("weed")
-            if storage not in buckets:
-                buckets[storage] = weed.new_bucket()
-            bucket = buckets[storage]
-            env = {**weed.env, "STORAGE_URL": f"s3://{bucket}/{S3_PREFIX}", **(env or {})}
+        env, s3 = on_backend(request, backend, buckets, storage, env)
         server = ServerProcess(storage, command=server_command, env=env, **kwargs)
-        if backend == "s3":
-            server.s3 = (weed.client, bucket)
+        server.s3 = s3
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+def settle(server: ServerProcess) -> None:
+    """Before reading through another process what one wrote: a directory shows it at
+    once; on S3 a replica (or worker) caches its listing for half a second, so a change
+    shows through every other within a second (release_server/storage/s3.py)."""
+    if server.s3 is not None:
+        time.sleep(0.6)
 
 
 def stored_names(server: ServerProcess) -> list[str]:

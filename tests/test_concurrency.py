@@ -9,7 +9,7 @@ import threading
 import time
 
 import requests
-from conftest import BOTH_BACKENDS, ServerProcess, stored_names
+from conftest import BOTH_BACKENDS, ServerProcess, settle, stored_names
 
 pytestmark = BOTH_BACKENDS
 
@@ -20,14 +20,6 @@ def visible_files(server: ServerProcess) -> list[str]:
 
 def temp_files(server: ServerProcess) -> list[str]:
     return [n for n in stored_names(server) if n.startswith(".tmp-")]
-
-
-def settle(server: ServerProcess) -> None:
-    """Before reading through another process what one wrote: a directory shows it at
-    once; on S3 a replica (or worker) caches its listing for half a second, so a change
-    shows through every other within a second (release_server/storage/s3.py)."""
-    if server.s3 is not None:
-        time.sleep(0.6)
 
 
 def upload_under_way(server: ServerProcess) -> None:

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conftest import S3_PREFIX, ServerProcess
+from s3 import bucket
+
 HOST = "127.0.0.1"
 MiB = 1024 * 1024
 #: Bytes handed to the socket per send, so an early answer is noticed between sends.
@@ -304,6 +307,30 @@ def packages_on_disk(storage: Path) -> dict[str, str]:
 
 def temp_files(storage: Path) -> list[str]:
     return sorted(name for name in os.listdir(storage) if name.startswith(".tmp-"))
+
+
+def stored_packages(server: ServerProcess) -> dict[str, str]:
+    """name -> sha256 of the bytes stored under it, on either backend: the files of the
+    directory, or on S3 the blobs the pointers name."""
+    if server.s3 is None:
+        return packages_on_disk(server.storage)
+    return bucket.packages(*server.s3, S3_PREFIX)
+
+
+def unfinished_uploads(server: ServerProcess) -> list[str]:
+    """What uploads in progress or dead hold: temp files, or on S3 multipart uploads and
+    blobs stored but not published (tests/s3/bucket.py)."""
+    if server.s3 is None:
+        return temp_files(server.storage)
+    return bucket.contents(*server.s3, S3_PREFIX).unfinished
+
+
+def collect_dead_uploads(server: ServerProcess) -> None:
+    """What makes a dead upload's leftovers go: start-up does it on a directory (the lock of
+    a temp file tells a dead upload); on S3, where start-up cannot tell a dead upload from
+    another replica's live one, the sweep does, once they are stale."""
+    if server.s3 is not None:
+        bucket.sweep_as_if_stale(*server.s3, S3_PREFIX)
 
 
 def snapshot(root: Path, skip: Path | None = None) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Races: many clients upload, overwrite, delete and download the same few names at once,
-through two server processes sharing one storage directory (as replicas on one volume do).
+through two server processes sharing one storage directory (as replicas on one volume do),
+or on S3 three sharing one bucket.
 
 For a bounded time: no 5xx and no dropped connection; every completed download is byte for
 byte one complete version that some client sent, and its ETag is that version's sha256;
-at the end the listing of both processes matches the disk and retention holds its bound.
+at the end the listing of every process matches the storage and retention holds its bound.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ServerProcess, StartServer
+from conftest import ServerProcess, StartServer, settle
 
-from .helpers import packages_on_disk, sha256, temp_files, wait_until
+from .helpers import collect_dead_uploads, sha256, stored_packages, unfinished_uploads, wait_until
 
 pytestmark = pytest.mark.hardening
 
@@ -157,12 +158,12 @@ def check_range(record: Record, name: str, response: requests.Response) -> None:
         record.problem(f"range {name}: ETag {response.headers.get('etag')} of another version")
 
 
-def test_many_clients_on_few_names_through_two_replicas(
-    start_server: StartServer, tmp_path: Path
+def test_many_clients_on_few_names_through_replicas(
+    start_server: StartServer, tmp_path: Path, backend: str
 ) -> None:
     storage = tmp_path / "shared"
     env = {"MAX_PACKAGES": str(MAX_PACKAGES)}
-    servers = [start_server(storage, env=env), start_server(storage, env=env)]
+    servers = [start_server(storage, env=env) for _ in range(3 if backend == "s3" else 2)]
     record = Record()
     deadline = time.monotonic() + DURATION
     threads = [
@@ -181,11 +182,14 @@ def test_many_clients_on_few_names_through_two_replicas(
     assert record.counts.get("range-206", 0) > 5, record.counts
     assert record.counts.get("overwrite", 0) > 20, record.counts
 
-    assert wait_until(lambda: temp_files(storage) == [], timeout=5), temp_files(storage)
-    on_disk = packages_on_disk(storage)
+    first = servers[0]
+    collect_dead_uploads(first)  # on S3 also the blobs racing replaces left unreferenced
+    assert wait_until(lambda: unfinished_uploads(first) == [], timeout=5), unfinished_uploads(first)
+    on_disk = stored_packages(servers[0])
     assert len(on_disk) <= MAX_PACKAGES, on_disk
     for name, digest in on_disk.items():
         assert digest in record.by_name[name]
+    settle(servers[0])
     for server in servers:
         listing = requests.get(f"{server.url}/packages", timeout=10).json()
         assert {p["name"]: p["sha256"] for p in listing} == on_disk
@@ -196,28 +200,51 @@ def test_many_clients_on_few_names_through_two_replicas(
         assert [line for line in server.lines if '"level": "error"' in line] == []
 
 
-class HandChurn:
-    """Replaces (and optionally deletes) one package by hand in a loop, as an operator's
-    rsync or cleanup job does: the directory is the source of truth (SPEC section 4)."""
+class Churn:
+    """Replaces (and optionally deletes) one package in a loop, under the downloads of
+    another process. In a directory by hand, as an operator's rsync or cleanup job does (the
+    directory is the source of truth, SPEC section 4); a bucket has no hand edits (objects
+    not written by release-server are skipped), so on S3 through another replica's API."""
 
-    def __init__(self, storage: Path, name: str, delete: bool) -> None:
-        self.storage = storage
-        self.path = storage / name
+    def __init__(self, through: ServerProcess, name: str, delete: bool) -> None:
+        self.through = through
+        self.name = name
         self.delete = delete
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        for index in range(1_000_000):
-            if self.stop.is_set():
-                return
-            staging = self.storage / f".hand-{index}"
-            staging.write_bytes(str(index).encode() * 5000)
-            os.replace(staging, self.path)
-            if self.delete:
-                self.path.unlink(missing_ok=True)
+        with requests.Session() as session:
+            for index in range(1, 1_000_000):
+                if self.stop.is_set():
+                    return
+                self.change(session, index, self.delete)
 
-    def __enter__(self) -> HandChurn:
+    def change(self, session: requests.Session, index: int, delete: bool) -> None:
+        data = str(index).encode() * 5000
+        if self.through.s3 is None:
+            self.by_hand(index, data, delete)
+        else:
+            self.through_api(session, data, delete)
+
+    def by_hand(self, index: int, data: bytes, delete: bool) -> None:
+        path = self.through.storage / self.name
+        staging = self.through.storage / f".hand-{index}"
+        staging.write_bytes(data)
+        os.replace(staging, path)
+        if delete:
+            path.unlink(missing_ok=True)
+
+    def through_api(self, session: requests.Session, data: bytes, delete: bool) -> None:
+        url, auth = f"{self.through.url}/assets/{self.name}", self.through.auth()
+        replaced = session.put(url, data=data, params={"overwrite": "true"}, headers=auth)
+        assert replaced.status_code in (200, 201), replaced.text
+        if delete:
+            assert session.delete(url, headers=auth).status_code == 204
+
+    def __enter__(self) -> Churn:
+        with requests.Session() as session:
+            self.change(session, 0, delete=False)  # there from the first download on
         self.thread.start()
         return self
 
@@ -226,11 +253,16 @@ class HandChurn:
         self.thread.join(timeout=10)
 
 
-def download_while_churning(server: ServerProcess, delete: bool) -> dict[str, int]:
-    """Up to 400 downloads in at most 4 s while the file changes under them."""
+def download_while_churning(
+    start_server: StartServer, tmp_path: Path, backend: str, delete: bool
+) -> dict[str, int]:
+    """Up to 400 downloads in at most 4 s while the package changes under them (on S3 the
+    changes come through a second replica on the same bucket)."""
+    server = start_server(tmp_path / "data")
+    through = start_server(tmp_path / "data") if backend == "s3" else server
     outcomes: dict[str, int] = {}
     deadline = time.monotonic() + 4
-    with requests.Session() as session, HandChurn(server.storage, "hot.bin", delete):
+    with requests.Session() as session, Churn(through, "hot.bin", delete):
         for _ in range(400):
             if time.monotonic() > deadline:
                 break
@@ -244,41 +276,51 @@ def download_while_churning(server: ServerProcess, delete: bool) -> dict[str, in
 
 
 def test_download_racing_a_deletion_never_answers_500(
-    start_server: StartServer, tmp_path: Path
+    start_server: StartServer, tmp_path: Path, backend: str
 ) -> None:
     """A download whose file is deleted by hand meanwhile: 200 or 404, never 500 (the digest
     used to be recomputed from the name, which no longer existed)."""
-    server = start_server(tmp_path / "data")
-    outcomes = download_while_churning(server, delete=True)
+    outcomes = download_while_churning(start_server, tmp_path, backend, delete=True)
     assert outcomes.get("404", 0) + outcomes.get("200", 0) > 0, outcomes
     assert set(outcomes) <= {"200", "404"}, outcomes
 
 
 def test_download_racing_a_replacement_sends_the_etag_of_the_bytes_sent(
-    start_server: StartServer, tmp_path: Path
+    start_server: StartServer, tmp_path: Path, backend: str
 ) -> None:
     """A download whose file is replaced meanwhile carries the ETag of the bytes it sends
     (it used to carry the new version's, so an If-Range resume spliced two versions)."""
-    server = start_server(tmp_path / "data")
-    outcomes = download_while_churning(server, delete=False)
+    outcomes = download_while_churning(start_server, tmp_path, backend, delete=False)
     assert outcomes.get("200", 0) > 0, outcomes
     assert set(outcomes) == {"200"}, outcomes
 
 
-def test_racing_uploads_of_many_families_keep_exactly_the_newest_versions(start_server) -> None:
-    """Two workers, uploads of five families at once: exactly MAX_VERSIONS of each stay,
-    the newest ones."""
-    server = start_server(env={"MAX_VERSIONS": "3"}, args=["--workers", "2"])
+def test_racing_uploads_of_many_families_keep_exactly_the_newest_versions(
+    start_server: StartServer, backend: str
+) -> None:
+    """Two workers (on S3 two servers of two workers on one bucket), uploads of five
+    families at once: exactly MAX_VERSIONS of each stay, the newest ones."""
+    servers = [
+        start_server(env={"MAX_VERSIONS": "3"}, args=["--workers", "2"])
+        for _ in range(2 if backend == "s3" else 1)
+    ]
     names = [f"fam{family}-1.{minor}.zip" for minor in range(8) for family in range(5)]
 
-    def upload(name: str) -> tuple[int, str]:
-        answer = server.upload(name, name.encode())
+    def upload(number: int) -> tuple[int, str]:
+        answer = servers[number % len(servers)].upload(names[number], names[number].encode())
         return answer.status_code, answer.text
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = list(pool.map(upload, names))
-    errors = [line for line in server.lines if '"level": "error"' in line or "warning" in line]
+        answers = list(pool.map(upload, range(len(names))))
+    errors = [
+        line
+        for server in servers
+        for line in server.lines
+        if '"level": "error"' in line or "warning" in line
+    ]
     assert {status for status, _ in answers} == {200}, (answers, errors)
+    server = servers[0]
+    settle(server)
     listed = [a["name"] for a in requests.get(server.url + "/latest", timeout=30).json()["assets"]]
     for family in range(5):
         kept = [n for n in listed if n.startswith(f"fam{family}-")]
