@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote, quote_plus
@@ -59,6 +60,10 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return self.line(entry)
+
+    def line(self, entry: dict[str, object]) -> str:
+        """``entry`` as one JSON line, with every secret redacted."""
         line = _ENCODER.encode(entry)
         for secret in self.secrets:
             line = line.replace(secret, "[redacted]")
@@ -121,9 +126,36 @@ def log_event(
     """Log ``message`` with structured fields (any names, ``name`` included). The record
     is made directly: ``Logger.log`` would walk the stack for a source line never shown,
     a fifth of the cost of an access line."""
+    _log(logger, level, message, fields)
+
+
+def _log(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> None:
     if logger.isEnabledFor(level):
         extra = {"fields": fields}
         logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=extra))
+
+
+def log_request(fields: dict[str, object]) -> None:
+    """The access line: what ``log_event(access_logger, "request", **fields)`` writes,
+    without a LogRecord and the handler chain (a third of the server's own CPU for a 304)
+    when the JSON handler of ``configure_logging`` is the only one; else through logging."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    handlers = logging.getLogger().handlers
+    handler = handlers[0] if len(handlers) == 1 else None
+    formatter = handler.formatter if handler else None
+    direct = isinstance(handler, logging.StreamHandler) and not access_logger.handlers
+    if not direct or not isinstance(formatter, JsonFormatter):
+        _log(access_logger, logging.INFO, "request", fields)
+        return
+    assert isinstance(handler, logging.StreamHandler)
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    entry = {"ts": now, "level": "info", "msg": "request", "logger": access_logger.name}
+    line = formatter.line({**entry, **fields}) + handler.terminator
+    # A closed stdout: as logging does, never fail a request over its log line.
+    with handler.lock or contextlib.nullcontext(), contextlib.suppress(OSError, ValueError):
+        handler.stream.write(line)
+        handler.flush()
 
 
 def _request_id(scope: Scope) -> str:
@@ -134,7 +166,7 @@ def _request_id(scope: Scope) -> str:
             text = value.decode("latin-1")[:128]
             if text and set(text) <= _REQUEST_ID_OK:
                 return text
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, a quarter of its cost
 
 
 #: Called after each request with method, route template, status, bytes sent and seconds.
@@ -186,19 +218,19 @@ class AccessLogMiddleware:
             if self.observe is not None:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 self.observe(scope["method"], route, status or 500, sent, seconds)
-            log_event(
-                access_logger,
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status or 500,
-                bytes=sent,
-                duration_ms=round(seconds * 1000, 2),
-                client=self._client(scope) or peer,
-                peer=peer,
-                query=scope.get("query_string", b"").decode("latin-1")[:1000] or None,
-                user_agent=_header(scope, b"user-agent")[:300] or None,
-                request_id=request_id,
+            log_request(
+                dict(
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status or 500,
+                    bytes=sent,
+                    duration_ms=round(seconds * 1000, 2),
+                    client=self._client(scope) or peer,
+                    peer=peer,
+                    query=scope.get("query_string", b"").decode("latin-1")[:1000] or None,
+                    user_agent=_header(scope, b"user-agent")[:300] or None,
+                    request_id=request_id,
+                )
             )
 
     def _client(self, scope: Scope) -> str | None:
