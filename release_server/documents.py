@@ -1,6 +1,7 @@
-"""JSON documents serialized once per listing version and base URL, for cheap polling.
+"""JSON documents serialized once per version (of a listing, a release) and base URL, for
+cheap polling.
 
-Bodies depend on the listing and on the base URL (Host, X-Forwarded-*, prefix), so the
+Bodies depend on what they show and on the base URL (Host, X-Forwarded-*, prefix), so the
 cache is keyed by both and bounded by its total size; the ETag is derived from the body
 itself, so two different bodies never share one.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,6 @@ from starlette.responses import Response
 from . import github
 from .http import VARY_BASE_URL, json_bytes
 from .package import Package
-from .storage import Listing
 
 #: Total bytes of cached bodies; the oldest entries go first beyond it.
 MAX_CACHE_BYTES = 64 * 1024 * 1024
@@ -29,7 +29,7 @@ MAX_ASSET_BYTES = 32 * 1024 * 1024
 
 
 class DocumentCache:
-    """(kind, key) -> the body and ETag for the newest listing version seen, least
+    """(kind, key) -> the body and ETag for the newest version seen, least
     recently used first out once the bodies add up to more than ``max_bytes``."""
 
     def __init__(self, max_bytes: int = MAX_CACHE_BYTES) -> None:
@@ -39,23 +39,23 @@ class DocumentCache:
 
     async def get(
         self,
-        listing: Listing,
+        version: str,
         kind: str,
         key: str,
         build: Callable[[], Any],
         encode: Callable[[Any], bytes] = json_bytes,
     ) -> tuple[bytes, str]:
-        """The body and ETag of a document (``encode(build())``: JSON unless told), built
-        in a worker thread if not cached (a large one takes a while, and the event loop
-        keeps serving meanwhile)."""
+        """The body and ETag of a document (``encode(build())``: JSON unless told) of
+        what has ``version`` (a listing's, a release's), built in a worker thread if not
+        cached (a large one takes a while, and the event loop keeps serving meanwhile)."""
         cache_key = (kind, key)
         entry = self._entries.get(cache_key)
-        if entry is not None and entry.version == listing.version:
+        if entry is not None and entry.version == version:
             self._entries.move_to_end(cache_key)
             return entry.body, entry.etag
         body = await to_thread.run_sync(lambda: encode(build()))
         etag = body_etag(body)
-        self._store(cache_key, _Entry(listing.version, body, etag))
+        self._store(cache_key, _Entry(version, body, etag))
         return body, etag
 
     def _store(self, cache_key: tuple[str, str], entry: _Entry) -> None:
@@ -91,6 +91,10 @@ class EncodedAssets:
         assert head.endswith(b"[]}")  # assets is the last field
         assets = b",".join(self._asset(p, links, user, view) for p in view.assets)
         return head[:-2] + assets + b"]}"
+
+    def releases_json(self, views: Iterable[github.ReleaseView], links: github.Links) -> bytes:
+        """``json_bytes([release_document(view, links) for view in views])``, byte for byte."""
+        return b"[" + b",".join(self.release_json(view, links) for view in views) + b"]"
 
     def _asset(
         self,

@@ -143,15 +143,16 @@ def log_request(fields: dict[str, object]) -> None:
         return
     handlers = logging.getLogger().handlers
     handler = handlers[0] if len(handlers) == 1 else None
-    formatter = handler.formatter if handler else None
-    direct = isinstance(handler, logging.StreamHandler) and not access_logger.handlers
-    if not direct or not isinstance(formatter, JsonFormatter):
+    if (
+        not isinstance(handler, logging.StreamHandler)
+        or not isinstance(handler.formatter, JsonFormatter)
+        or access_logger.handlers
+    ):
         _log(access_logger, logging.INFO, "request", fields)
         return
-    assert isinstance(handler, logging.StreamHandler)
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     entry = {"ts": now, "level": "info", "msg": "request", "logger": access_logger.name}
-    line = formatter.line({**entry, **fields}) + handler.terminator
+    line = handler.formatter.line({**entry, **fields}) + handler.terminator
     # A closed stdout: as logging does, never fail a request over its log line.
     with handler.lock or contextlib.nullcontext(), contextlib.suppress(OSError, ValueError):
         handler.stream.write(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -20,11 +21,10 @@ from .. import github
 from ..documents import cached_response
 from ..errors import NotFound, Unprocessable
 from ..github import ReleaseView
-from ..http import json_response
+from ..http import json_bytes, json_response
 from ..names import name_problem
 from ..package import Package
 from ..releases import MAX_OWNER, MAX_REPO
-from ..storage import Listing
 from ..uploads import parse_checksum
 from .assets import Assets
 from .context import Context
@@ -160,9 +160,9 @@ class GitHubApi:
             return await release_response(self.ctx, request, links)
         # Cached per version of the release: a repository's tags are polled (updaters).
         body, etag = await self.ctx.documents.get(
-            Listing((), 0, view.version), "release",
+            view.version, "release",
             f"{links.root} {links.api} {links.repository} {view.key}",
-            lambda: github.release_document(view, links),
+            lambda: self.ctx.assets.release_json(view, links), encode=bytes,
         )  # fmt: skip
         return cached_response(request, body, etag, "application/json")
 
@@ -186,10 +186,12 @@ class GitHubApi:
         await self.known(repository)
         views, version = await self.versioned_views(repository, self.ctx.can_write(request))
 
-        def build(start: int, stop: int) -> list[dict[str, object]]:
-            return [github.release_document(view, links) for view in views[start:stop]]
+        def build(start: int, stop: int) -> bytes:
+            return self.ctx.assets.releases_json(views[start:stop], links)
 
-        return await self.paginated(request, version, len(views), build, links.releases)
+        return await self.paginated(
+            request, version, len(views), build, links.releases, encode=bytes
+        )
 
     async def release_assets(self, request: Request) -> Response:
         view = await self.release_for(request)
@@ -245,8 +247,9 @@ class GitHubApi:
         request: Request,
         version: str,
         count: int,
-        build: Callable[[int, int], list[dict[str, object]]],
+        build: Callable[[int, int], object],
         url: str,
+        encode: Callable[[Any], bytes] = json_bytes,
     ) -> Response:
         """One page of a list of ``count`` items, GitHub's way (``per_page``/``page`` and a
         ``Link`` header); ``url`` is the list's external address. Pages are cached like
@@ -255,10 +258,11 @@ class GitHubApi:
         per_page, number = page_params(request)
         start = (number - 1) * per_page
         body, etag = await self.ctx.documents.get(
-            Listing((), 0, version),
+            version,
             f"page {url} {self.ctx.can_write(request)}",
             f"{per_page} {number}",
             lambda: build(start, start + per_page),
+            encode,
         )
         response = cached_response(request, body, etag, "application/json")
         response.headers["link"] = link_header(url, per_page, number, count)

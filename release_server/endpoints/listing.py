@@ -38,7 +38,7 @@ class Listings:
                 headers={**page.PAGE_HEADERS, "vary": vary},
             )
         body, etag = await self.ctx.documents.get(
-            listing,
+            listing.version,
             "packages",
             links.root,
             lambda: [package_document(p, links.download(p.name)) for p in listing.packages],
@@ -96,7 +96,7 @@ async def release_response(ctx: Context, request: Request, links: github.Links) 
     """The root release as GitHub shapes it, for the links of this request."""
     listing = await ctx.listing()
     body, etag = await ctx.documents.get(
-        listing,
+        listing.version,
         "release",
         f"{links.api} {links.repository}",
         lambda: ctx.assets.release_json(

@@ -24,7 +24,6 @@ from ..documents import cached_response
 from ..errors import InvalidName, NotFound
 from ..names import check_name
 from ..releases import check_release
-from ..storage import Listing
 from ..uploads import OpenUpload, receive_raw
 from .api import GitHubApi
 from .assets import Assets
@@ -132,7 +131,7 @@ class WebPaths:
         views, version = await self.api.versioned_views(repository, False)
         links = self.api.links(request)
         return await self.ctx.documents.get(
-            Listing((), 0, version), kind, f"{links.root} {links.repository}",
+            version, kind, f"{links.root} {links.repository}",
             lambda: build(repository, views, links), encode=bytes,
         )  # fmt: skip
 

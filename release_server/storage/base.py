@@ -96,10 +96,6 @@ class Storage(ABC):
         return {}
 
     @abstractmethod
-    def cached_listing(self, release: str = "") -> Listing | None:
-        """The listing of ``release`` if known to be current, without blocking; else None."""
-
-    @abstractmethod
     async def listing(self, release: str = "") -> Listing:
         """The assets of ``release`` ("" is the root release; else ``owner/repo/tag``)."""
 

@@ -105,9 +105,6 @@ class DirectoryStorage(Storage):
 
     # -- listing -------------------------------------------------------------------------------
 
-    def cached_listing(self, release: str = "") -> Listing | None:
-        return self.listings.cached(release)
-
     async def listing(self, release: str = "") -> Listing:
         """Rebuilt before answering when the directory changed (a write shows at once);
         download counts are refreshed in the background, so no request waits for them."""
@@ -117,10 +114,10 @@ class DirectoryStorage(Storage):
         if self.listings.counts_due(release) and release not in self._counting:
             task = asyncio.ensure_future(to_thread.run_sync(self.listings.get, release))
             self._counting[release] = task
-            task.add_done_callback(lambda done: self._counted(release, done))
+            task.add_done_callback(lambda done: self._recounted(release, done))
         return listing
 
-    def _counted(self, release: str, done: asyncio.Future[Listing]) -> None:
+    def _recounted(self, release: str, done: asyncio.Future[Listing]) -> None:
         del self._counting[release]
         if not done.cancelled() and done.exception() is not None:  # the next request says
             log_event(logger, "could not refresh download counts", logging.WARNING,

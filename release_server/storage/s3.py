@@ -167,7 +167,7 @@ class S3Storage(Storage):
 
     # -- listing -------------------------------------------------------------------------------
 
-    def cached_listing(self, release: str = "") -> Listing | None:
+    def _cached_listing(self, release: str) -> Listing | None:
         cached = self._listings.get(release)
         if cached is None or time.monotonic() - cached[0] > LISTING_TTL_S:
             return None
@@ -176,13 +176,13 @@ class S3Storage(Storage):
         return cached[1]
 
     async def listing(self, release: str = "") -> Listing:
-        listing = self.cached_listing(release)
+        listing = self._cached_listing(release)
         if listing is None:
             # One rebuild at a time per release: requests arriving meanwhile wait for it
             # rather than each listing the bucket again.
             lock = self._building.setdefault(release, asyncio.Lock())
             async with lock:
-                listing = self.cached_listing(release)
+                listing = self._cached_listing(release)
                 if listing is None:
                     listing = await to_thread.run_sync(self._build, release)
         return listing
@@ -476,17 +476,17 @@ class S3Storage(Storage):
             else:
                 wanted.append(release)
 
-        def fetch(release: str) -> tuple[str, bytes] | None:
+        def fetch(release: str) -> bytes | None:
             try:
                 data, etag = self.bucket.get_bytes(f"{release}/{META_FILE}")
             except Missing:
                 return None  # removed since it was listed
             self._metas[release] = (etag, data)
-            return etag, data
+            return data
 
-        for release, fetched in zip(wanted, _fetch.map(fetch, wanted), strict=True):
-            if fetched is not None:
-                found[release] = fetched[1]
+        for release, data in zip(wanted, _fetch.map(fetch, wanted), strict=True):
+            if data is not None:
+                found[release] = data
         return found
 
     async def write_meta(self, release: str, data: bytes) -> None:

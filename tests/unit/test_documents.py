@@ -8,11 +8,6 @@ from release_server import github
 from release_server.documents import DocumentCache, EncodedAssets
 from release_server.http import json_bytes
 from release_server.package import Package
-from release_server.storage import Listing
-
-
-def listing(version: str) -> Listing:
-    return Listing((), 0, version)
 
 
 def test_cache_stays_under_its_byte_bound_and_etags_follow_bodies() -> None:
@@ -26,16 +21,16 @@ def test_cache_stays_under_its_byte_bound_and_etags_follow_bodies() -> None:
 
         for index in range(20):
             key = f"http://host-{index:02}"
-            await cache.get(listing("v1"), "release", key, lambda key=key: build(key))
+            await cache.get("v1", "release", key, lambda key=key: build(key))
         assert cache._bytes <= 10_000
-        body, etag = await cache.get(listing("v1"), "release", "a", lambda: build("a"))
-        again, same = await cache.get(listing("v1"), "release", "a", lambda: build("a"))
+        body, etag = await cache.get("v1", "release", "a", lambda: build("a"))
+        again, same = await cache.get("v1", "release", "a", lambda: build("a"))
         assert (again, same) == (body, etag) and built.count("a") == 1
-        other, other_etag = await cache.get(listing("v1"), "release", "b", lambda: build("b"))
+        other, other_etag = await cache.get("v1", "release", "b", lambda: build("b"))
         assert len(other) == len(body) and other_etag != etag
-        await cache.get(listing("v2"), "release", "a", lambda: build("a"))
+        await cache.get("v2", "release", "a", lambda: build("a"))
         assert built.count("a") == 2  # a new listing version builds anew
-        huge, _ = await cache.get(listing("v2"), "huge", "k", lambda: "y" * 20_000)
+        huge, _ = await cache.get("v2", "huge", "k", lambda: "y" * 20_000)
         assert len(huge) > 10_000 and cache._bytes <= 10_000  # served, not kept
 
     anyio.run(main)
@@ -62,4 +57,7 @@ def test_encoded_assets_give_the_release_document_byte_for_byte() -> None:
         assert encoded.release_json(view, links) == json_bytes(github.release_document(view, links))
         root = github.root_view(packages[:count], 0)
         assert encoded.release_json(root, links) == json_bytes(github.release_document(root, links))
+        listed = encoded.releases_json([view, root, view], links)
+        assert listed == json_bytes([github.release_document(v, links) for v in (view, root, view)])
+    assert encoded.releases_json([], links) == b"[]"
     assert encoded._bytes <= 20_000
