@@ -28,6 +28,8 @@ def choose_pruned(
     moments only ever agree, and never leave fewer than a rule says.
     """
 
+    if max_packages <= 0 and max_versions <= 0:
+        return []
     newest_first = newest_to_oldest(packages, now_ns)
     pruned: set[str] = set()
     if max_packages > 0:

@@ -17,6 +17,7 @@ version is a family of its own, so it is never pruned as an "older version".
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -104,6 +105,12 @@ def _token_starts(name: str) -> list[int]:
     return starts
 
 
+#: Names and versions whose parse is remembered: retention sorts every package of a listing
+#: by version after each upload (with 1,000 packages, a fifth of the GIL during uploads).
+PARSED_CACHE = 16384
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE)
 def split_version(name: str) -> NameVersion:
     """Return the family and version of ``name``; the family is ``name`` when it has none."""
     starts = _token_starts(name)
@@ -183,6 +190,7 @@ _VERSION_PARTS = re.compile(r"[0-9]+|[a-z]+", re.ASCII)
 _END_PART = (1, 0, "")
 
 
+@functools.lru_cache(maxsize=PARSED_CACHE)
 def version_key(version: str) -> VersionKey:
     """A sort key for versions, semver-like; total and never raising, for any string.
 

@@ -30,9 +30,9 @@ def start(tmp_path: Path, engine: str, *args: str) -> ServerProcess:
     return ServerProcess(storage, command=[*SOURCE, "--engine", engine], args=list(args))
 
 
-def send_links(server: ServerProcess) -> list[str]:
-    links = server.storage / ".meta" / "send"
-    return os.listdir(links) if links.is_dir() else []
+def send_links(server: ServerProcess) -> list[Path]:
+    """The links an engine sends files from (one directory per pinned version)."""
+    return [path for path in (server.storage / ".meta" / "send").glob("*/*") if path.is_file()]
 
 
 def access_lines(server: ServerProcess, path: str) -> list[dict[str, object]]:

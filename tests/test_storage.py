@@ -329,3 +329,26 @@ async def test_hand_edits_inside_a_release_directory_are_read(tmp_path: Path) ->
     [entry] = await storage.repository_releases("acme/tool")
     assert [p.name for p in entry.listing.packages] == ["copied.zip"]
     assert entry.meta == b'{"name": "two"}'
+
+
+async def test_a_rebuilt_listing_reads_again_only_what_changed(tmp_path: Path) -> None:
+    """A directory listing rebuilt after a change reads again only the files whose inode,
+    size or mtime changed: a package rewritten in place by hand shows its new size and
+    digest, an untouched one is the very object listed before."""
+    storage = DirectoryStorage(tmp_path / "storage")
+    storage.prepare()
+    for name in ("a.zip", "b.zip"):
+        await put(storage, name, name.encode())
+    before = {p.name: p for p in (await storage.listing()).packages}
+    await anyio.sleep(0.1)  # past the racy window
+    rewritten = b"rewritten in place"
+    with open(tmp_path / "storage" / "a.zip", "r+b") as package:  # same inode
+        package.write(rewritten)
+    (tmp_path / "storage" / "c.zip").write_bytes(b"by hand")  # the directory changes
+    after = {p.name: p for p in (await storage.listing()).packages}
+    assert sorted(after) == ["a.zip", "b.zip", "c.zip"]
+    assert (after["a.zip"].size, after["a.zip"].sha256) == (
+        len(rewritten),
+        hashlib.sha256(rewritten).hexdigest(),
+    )
+    assert after["b.zip"] is before["b.zip"]

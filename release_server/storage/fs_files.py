@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import time
-import uuid
 from pathlib import Path
 
 from anyio import to_thread
@@ -19,7 +18,10 @@ SIDECAR_SUFFIX = ".sha256"
 #: open() flags for reading a package: never follow a link, never block on a FIFO.
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 #: Hard links to pinned versions, named for an engine to open (``local_path``), in a
-#: directory of the storage's hidden metadata (same filesystem, never listed).
+#: directory of the storage's hidden metadata (same filesystem, never listed):
+#: ``send/<version>/<created, ns>.<random>``. One directory per version, so a replace or
+#: delete removes that version's links without reading everyone else's; the age is in the
+#: name, since a hard link's ctime changes whenever any link to the same file does.
 SEND_DIR = Path(META_DIR) / "send"
 #: How long such a link outlives its reader: the engine opens it soon after it is given
 #: the name, in a task of its own that tells nobody when; once open, the link can go.
@@ -49,7 +51,7 @@ class FileReader(Reader):
         less than the hop to a worker thread (as the unlink in ``close`` does)."""
         if self.links is None or self.fd < 0 or self.link is not None:
             return None
-        link = self.links / f"{self.version}.{uuid.uuid4().hex}"
+        link = self.links / self.version / f"{time.time_ns()}.{os.urandom(8).hex()}"
         try:
             _link_descriptor(self.fd, link)
         except OSError:
@@ -72,7 +74,7 @@ def _link_descriptor(fd: int, link: Path) -> None:
     try:
         directory = os.open(link.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
-        link.parent.mkdir(exist_ok=True)
+        link.parent.mkdir(parents=True, exist_ok=True)
         directory = os.open(link.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.link(f"/proc/self/fd/{fd}", link.name, dst_dir_fd=directory, follow_symlinks=True)
@@ -88,23 +90,33 @@ def _unlink(path: Path) -> None:
 def remove_send_links(root: Path, version: str) -> None:
     """Remove the links to one version (its key was deleted or replaced): an engine that
     opened one keeps sending; one that had not yet answers 404, as if it came later."""
-    prefix = f"{version}."
-    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as entries:
-        for entry in entries:
-            if entry.name.startswith(prefix):
-                _unlink(Path(entry.path))
+    directory = root / SEND_DIR / version
+    with contextlib.suppress(FileNotFoundError), os.scandir(directory) as links:
+        for link in links:
+            _unlink(Path(link.path))
+    with contextlib.suppress(OSError):  # a link made meanwhile goes with the stale ones
+        os.rmdir(directory)
 
 
 def remove_stale_send_links(root: Path) -> list[str]:
-    """Remove send links older than SEND_LINK_SECONDS (left by a process that died)."""
+    """Remove send links older than SEND_LINK_SECONDS (left by a process that died), and
+    the directories of versions left without links."""
     removed = []
-    cutoff = time.time() - SEND_LINK_SECONDS
-    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as entries:
-        for entry in entries:
+    cutoff = time.time_ns() - int(SEND_LINK_SECONDS * 1e9)
+    with contextlib.suppress(FileNotFoundError), os.scandir(root / SEND_DIR) as versions:
+        for version in versions:
+            if not version.is_dir(follow_symlinks=False):  # not a version's directory
+                _unlink(Path(version.path))
+                removed.append(f"{SEND_DIR}/{version.name}")
+                continue
+            with contextlib.suppress(OSError), os.scandir(version.path) as links:
+                for link in links:
+                    created = link.name.partition(".")[0]
+                    if not created.isdigit() or int(created) < cutoff:
+                        _unlink(Path(link.path))
+                        removed.append(f"{SEND_DIR}/{version.name}/{link.name}")
             with contextlib.suppress(OSError):
-                if entry.stat(follow_symlinks=False).st_ctime < cutoff:
-                    os.unlink(entry.path)
-                    removed.append(f"{SEND_DIR}/{entry.name}")
+                os.rmdir(version.path)
     return removed
 
 
@@ -116,19 +128,17 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def is_sidecar(directory: Path, name: str, files: dict[str, tuple[os.stat_result, str]]) -> bool:
-    """A legacy ``<name>.sha256`` (earlier release-server) holding exactly the digest of
-    ``<name>``: its digest is used, and it is not listed as a package."""
-    if not name.endswith(SIDECAR_SUFFIX) or files[name][0].st_size not in (64, 65):
-        return False
-    target = files.get(name.removesuffix(SIDECAR_SUFFIX))
-    if target is None:
+def is_sidecar(directory: Path, candidate: Package, target: Package | None) -> bool:
+    """Whether ``candidate`` is a legacy ``<name>.sha256`` (earlier release-server) holding
+    exactly the digest of ``target``, the package ``<name>``: its digest is used, and it
+    is not listed as a package."""
+    if target is None or candidate.size not in (64, 65):
         return False
     try:
-        content = (directory / name).read_bytes()
+        content = (directory / candidate.name).read_bytes()
     except OSError:
         return False
-    return bool(HEX64.match(content)) and content[:64].decode() == target[1]
+    return bool(HEX64.match(content)) and content[:64].decode() == target.sha256
 
 
 def remove_sidecar(path: Path) -> None:
