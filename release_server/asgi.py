@@ -11,19 +11,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from anyio import to_thread
-from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Match
+from starlette.routing import Match, Router
+from starlette.types import Receive, Scope, Send
 
 from .config import Settings, load_settings
 from .endpoints import Context, routes
 from .errors import HTTPError
-from .failsafe import Failsafe
-from .guard import RequestGuard
-from .http import AnswerBeforeBody, OriginForm, SecurityHeaders, error
-from .logs import AccessLogMiddleware, configure_logging, log_event
+from .front import Front, Refused
+from .http import AnswerBeforeBody, error
+from .logs import configure_logging, log_event
 from .metrics import SHARE_ENV, Metrics
 from .routing import SegmentRouter
 from .storage import open_storage
@@ -63,6 +63,37 @@ async def refusal(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def refused(request: Request, exc: Exception) -> Response:
+    """The answer to an HTTPError or HTTPException raised outside an endpoint."""
+    return await (refusal if isinstance(exc, HTTPError) else http_error)(request, exc)
+
+
+#: The handlers each endpoint's own Starlette wrapper looks up in the scope.
+EXCEPTION_HANDLERS: tuple[dict[type[Exception], Refused], dict[int, Refused]] = (
+    {HTTPError: refusal, HTTPException: http_error},
+    {},
+)
+
+
+class App:
+    """The application: the front (front.py), then the router. Not a Starlette app: its
+    two exception layers would add a wrapper around every message that the front makes
+    unnecessary. Endpoints reach it as ``request.app`` (``state.context``, ``router``)."""
+
+    def __init__(self, router: Router, front: Front) -> None:
+        self.router = router
+        self.front = front
+        self.state = State()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if scope["type"] == "lifespan":
+            await self.router(scope, receive, send)
+            return
+        scope["starlette.exception_handlers"] = EXCEPTION_HANDLERS
+        await self.front(scope, receive, send)
+
+
 async def share_metrics(metrics: Metrics) -> None:
     """Write this worker's counters for the others once a second (when they changed)."""
     while metrics.share is not None:
@@ -70,7 +101,7 @@ async def share_metrics(metrics: Metrics) -> None:
         await to_thread.run_sync(metrics.flush)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> App:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
     if settings.engine != "granian":  # Hypercorn's internals, in its own worker processes
@@ -85,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ctx = Context(settings, storage, Metrics(Path(share) if share else None))
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: App) -> AsyncIterator[None]:
         removed = storage.remove_stale_uploads()
         if removed:
             log_event(logger, "removed stale temp files", names=removed)
@@ -100,14 +131,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await to_thread.run_sync(ctx.metrics.flush)
         await storage.close()
 
-    app = Starlette(exception_handlers={HTTPError: refusal, HTTPException: http_error})
-    app.router = SegmentRouter(routes(ctx), lifespan=lifespan)  # http_error redirects slashes
-    app.state.context = ctx
-    app.add_middleware(Failsafe, storage.problem)
-    app.add_middleware(RequestGuard, settings.allowed_hosts, settings.trust_proxy)
-    app.add_middleware(SecurityHeaders)  # outside the guard: its refusals get them too
-    app.add_middleware(OriginForm)
-    app.add_middleware(
-        AccessLogMiddleware, observe=ctx.metrics.observe_request, trust_proxy=settings.trust_proxy
+    router = SegmentRouter(routes(ctx), lifespan=lifespan)  # http_error redirects slashes
+    front = Front(
+        router,
+        refused=refused,
+        storage_problem=storage.problem,
+        observe=ctx.metrics.observe_request,
+        allowed_hosts=settings.allowed_hosts,
+        trust_proxy=settings.trust_proxy,
     )
+    app = App(router, front)
+    app.state.context = ctx
     return app

@@ -15,8 +15,9 @@ import asyncio
 import errno
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Send
 
 from .http import send_error
 
@@ -25,47 +26,49 @@ INTERNAL = "Internal error; the server log has the details."
 Cancelled = asyncio.CancelledError
 #: Seconds a client is asked to wait before retrying after a shutdown or storage trouble.
 RETRY_AFTER = "5"
+#: Says what is wrong with storage (the reason /readyz gives), or None.
+StorageProblem = Callable[[], Awaitable[str | None]]
 
 
-class Failsafe:
-    def __init__(self, app: ASGIApp, problem: Callable[[], Awaitable[str | None]]) -> None:
-        self.app = app
-        self.problem = problem
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What an exception that escaped the handlers is answered and logged as."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
+    status: int
+    message: str
+    log: str
+    level: int = logging.ERROR
+    #: Storage trouble: the reason /readyz gives.
+    reason: str | None = None
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
 
-        fields = {"path": scope["path"], "request_id": scope.get("state", {}).get("request_id")}
+async def failure(problem: BaseException, storage_problem: StorageProblem) -> Failure:
+    """How to answer ``problem``; ``storage_problem`` says what is wrong with storage."""
+    if isinstance(problem, Cancelled):
+        return Failure(503, "The server is shutting down; retry in a few seconds.",
+                       "request cut off by shutdown", logging.WARNING)  # fmt: skip
+    if isinstance(problem, (ConnectionError, TimeoutError)):  # OSErrors, but not of storage
+        return Failure(500, INTERNAL, "connection error")
+    if isinstance(problem, OSError):
+        status = 507 if problem.errno in (errno.ENOSPC, errno.EDQUOT) else 503
+        reason = await storage_problem() or f"storage error: {problem.strerror}"
+        return Failure(status, f"Storage is not usable: {reason}.", "storage error", reason=reason)
+    return Failure(500, INTERNAL, "unhandled error")
 
-        async def fail(
-            status: int, message: str, log: str, problem: BaseException, level: int = logging.ERROR
-        ) -> None:
-            logger.log(level, log, exc_info=problem, extra={"fields": fields})
-            if not started:
-                retry = RETRY_AFTER if status in (503, 507) else ""
-                await send_error(send, status, message, close=isinstance(problem, Cancelled),
-                                 retry_after=retry)  # fmt: skip
 
-        try:
-            await self.app(scope, receive, send_tracked)
-        except Cancelled as problem:
-            await fail(503, "The server is shutting down; retry in a few seconds.",
-                       "request cut off by shutdown", problem, logging.WARNING)  # fmt: skip
-            raise
-        except (ConnectionError, TimeoutError) as problem:  # OSErrors, but not of storage
-            await fail(500, INTERNAL, "connection error", problem)
-        except OSError as problem:
-            status = 507 if problem.errno in (errno.ENOSPC, errno.EDQUOT) else 503
-            fields["reason"] = await self.problem() or f"storage error: {problem.strerror}"
-            await fail(status, f"Storage is not usable: {fields['reason']}.", "storage error",
-                       problem)  # fmt: skip
-        except Exception as problem:
-            await fail(500, INTERNAL, "unhandled error", problem)
+async def fail(
+    problem: BaseException,
+    storage_problem: StorageProblem,
+    fields: dict[str, object],
+    send: Send | None,
+) -> None:
+    """Log ``problem`` once and, through ``send`` (None once an answer has begun), answer
+    it as this API's JSON error."""
+    answer = await failure(problem, storage_problem)
+    if answer.reason is not None:
+        fields["reason"] = answer.reason
+    logger.log(answer.level, answer.log, exc_info=problem, extra={"fields": fields})
+    if send is not None:
+        retry = RETRY_AFTER if answer.status in (503, 507) else ""
+        await send_error(send, answer.status, answer.message,
+                         close=isinstance(problem, Cancelled), retry_after=retry)  # fmt: skip

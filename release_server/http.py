@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 _ABSOLUTE = re.compile(rb"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -130,57 +131,30 @@ class AnswerBeforeBody(Response):
             group.cancel_scope.cancel()
 
 
-class OriginForm:
-    """Route an absolute-form request target (``GET http://host/latest``, what clients
-    send through a forward proxy) on its path, as RFC 9112 §3.2.2 requires of servers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            raw = scope.get("raw_path") or b""
-            match = _ABSOLUTE.match(raw)
-            if match:
-                path = match.group(1) or b"/"
-                scope = {
-                    **scope,
-                    "raw_path": path,
-                    "path": unquote_to_bytes(path).decode("utf-8", "replace"),
-                }
-        await self.app(scope, receive, send)
+def origin_form(scope: Scope) -> Scope:
+    """``scope`` with an absolute-form request target (``GET http://host/latest``, what
+    clients send through a forward proxy) routed on its path, as RFC 9112 §3.2.2 requires
+    of servers; ``scope`` itself for every other target."""
+    match = _ABSOLUTE.match(scope.get("raw_path") or b"")
+    if match is None:
+        return scope
+    path = match.group(1) or b"/"
+    return {**scope, "raw_path": path, "path": unquote_to_bytes(path).decode("utf-8", "replace")}
 
 
 #: For every answer that does not set its own (the page does): nothing in it may run.
 DEFAULT_CSP = b"default-src 'none'; sandbox"
 
 
-class SecurityHeaders:
-    """``nosniff`` and a sandboxing Content-Security-Policy on every answer (JSON errors
-    echo names; a browser must never render any answer as something else)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (key, value)
-                    for key, value in message.get("headers", [])
-                    if key.lower() != b"x-content-type-options"
-                ]
-                headers.append((b"x-content-type-options", b"nosniff"))
-                if not any(key.lower() == b"content-security-policy" for key, _ in headers):
-                    headers.append((b"content-security-policy", DEFAULT_CSP))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_secured)
+def secured(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``nosniff`` and, unless the answer sets its own, a sandboxing
+    Content-Security-Policy: JSON errors echo names, and a browser must never render any
+    answer as something else."""
+    kept = [(key, value) for key, value in headers if key.lower() != b"x-content-type-options"]
+    kept.append((b"x-content-type-options", b"nosniff"))
+    if not any(key.lower() == b"content-security-policy" for key, _ in kept):
+        kept.append((b"content-security-policy", DEFAULT_CSP))
+    return kept
 
 
 async def send_error(

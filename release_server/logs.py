@@ -1,4 +1,4 @@
-"""JSON log lines on stdout, and the access-log middleware that writes one per request."""
+"""JSON log lines on stdout, the access line of each request among them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import logging
 import os
 import re
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 from urllib.parse import quote, quote_plus
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 #: A word of a log line that could be a token (16+ printable ASCII characters, split at the
 #: characters that separate the parts of a URL or of a JSON line).
@@ -201,7 +200,8 @@ def log_request(fields: dict[str, object]) -> None:
     handler.write_soon(handler.formatter.line({**entry, **fields}) + handler.terminator)
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a sane one, else a new one."""
     key: bytes
     value: bytes
     for key, value in scope["headers"]:
@@ -212,77 +212,27 @@ def _request_id(scope: Scope) -> str:
     return os.urandom(16).hex()  # as random as uuid4().hex, a quarter of its cost
 
 
-#: Called after each request with method, route template, status, bytes sent and seconds.
-Observer = Callable[[str, str, int, int, float], None]
-
-
-class AccessLogMiddleware:
-    """Logs method, path, status, bytes, duration and client of each request, and echoes
-    (or creates) its ``X-Request-ID``. Pure ASGI so streaming bodies are not buffered."""
-
-    def __init__(
-        self, app: ASGIApp, observe: Observer | None = None, trust_proxy: bool = False
-    ) -> None:
-        self.app = app
-        self.observe = observe
-        self.trust_proxy = trust_proxy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 0
-        sent = 0
-        length = b"0"
-
-        async def send_logged(message: Message) -> None:
-            nonlocal status, sent, length
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
-                length = dict(headers).get(b"content-length", b"0")
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.pathsend":  # a whole file, by the engine
-                sent += int(length)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_logged)
-        finally:
-            seconds = time.perf_counter() - started
-            client = scope.get("client")
-            peer = f"{client[0]}:{client[1]}" if client else None
-            if self.observe is not None:
-                route = getattr(scope.get("route"), "path", "unmatched")
-                self.observe(scope["method"], route, status or 500, sent, seconds)
-            log_request(
-                dict(
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status or 500,
-                    bytes=sent,
-                    duration_ms=round(seconds * 1000, 2),
-                    client=self._client(scope) or peer,
-                    peer=peer,
-                    query=scope.get("query_string", b"").decode("latin-1")[:1000] or None,
-                    user_agent=_header(scope, b"user-agent")[:300] or None,
-                    request_id=request_id,
-                )
-            )
-
-    def _client(self, scope: Scope) -> str | None:
-        """The client a trusted proxy names: the last X-Forwarded-For hop (the one it
-        appended; earlier hops come from the client and may be anything)."""
-        if not self.trust_proxy:
-            return None
-        hops = _header(scope, b"x-forwarded-for").rsplit(",", 1)[-1].strip()
-        return hops[:100] or None
+def access_fields(
+    scope: Scope, status: int, sent: int, seconds: float, trust_proxy: bool
+) -> dict[str, object]:
+    """The fields of a request's access line, in their order."""
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else None
+    # A trusted proxy names the client: the last X-Forwarded-For hop (the one it appended;
+    # earlier hops come from the client and may be anything).
+    forwarded = _header(scope, b"x-forwarded-for").rsplit(",", 1)[-1].strip() if trust_proxy else ""
+    return dict(
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        bytes=sent,
+        duration_ms=round(seconds * 1000, 2),
+        client=forwarded[:100] or peer,
+        peer=peer,
+        query=scope.get("query_string", b"").decode("latin-1")[:1000] or None,
+        user_agent=_header(scope, b"user-agent")[:300] or None,
+        request_id=scope.get("state", {}).get("request_id"),
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str:
