@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import errno
 import logging
+import multiprocessing
 import os
 import shutil
 import socket
@@ -170,6 +172,17 @@ def preflight(settings: Settings) -> str | None:
             return "\n".join(
                 f"TOKENS_FILE {settings.tokens_file}: {line}" for line in str(problem).splitlines()
             )
+    if not settings.storage_url:
+        return storage_problem(settings)
+    # A bucket is checked in a child process: boto3 and its models (some 15 MiB) would
+    # otherwise stay in this one, and every worker forked from it would carry them too.
+    fork = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=fork) as child:
+        return child.submit(storage_problem, settings).result()
+
+
+def storage_problem(settings: Settings) -> str | None:
+    """Why the storage cannot be used, as one line naming the setting, or None."""
     try:
         open_storage(settings.storage_url, settings.storage).prepare()
     except MissingBoto3 as problem:

@@ -352,3 +352,25 @@ async def test_a_rebuilt_listing_reads_again_only_what_changed(tmp_path: Path) -
         hashlib.sha256(rewritten).hexdigest(),
     )
     assert after["b.zip"] is before["b.zip"]
+
+
+async def test_uploads_around_the_part_size_read_back_whole(storage: Storage) -> None:
+    """Sizes at the edges of S3's parts (one short, exact, one over, two exact), written
+    in pieces as requests arrive: the last part is sent cut to what it holds, and full
+    parts reuse their buffers."""
+    from release_server.storage.s3_io import PART_SIZE
+
+    piece = 300_000
+    for size in (PART_SIZE - 1, PART_SIZE, PART_SIZE + 1, 2 * PART_SIZE):
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        key = f"edge-{size}.bin"
+        writer = await storage.begin(key)
+        try:
+            for start in range(0, size, piece):
+                await writer.write(data[start : start + piece])
+            digest = hashlib.sha256(data).hexdigest()
+            package, _ = await storage.publish(writer, digest, False)
+        finally:
+            await writer.discard()
+        assert package.size == size
+        assert await read_all(storage, key) == data

@@ -163,40 +163,45 @@ class BlobWriter(Writer):
         self.blob = uuid.uuid4().hex
         self.object_key = bucket.key(BLOBS + self.blob)
         self.size = 0
-        self._buffer: bytearray | None = None  # the part being filled, PART_SIZE long
+        self._buffer: bytearray | None = None  # the part being filled
         self._filled = 0
-        self._spare: list[bytearray] = []  # buffers of parts already sent, for reuse
+        self._spare: list[bytearray] = []  # PART_SIZE buffers of parts sent, for reuse
         self._upload_id: str | None = None
         self._parts: list[asyncio.Future[dict[str, Any]]] = []
         self._stored = False  # the blob exists (complete) and is not yet pointed to
         self.published = False
 
     async def write(self, data: bytes) -> None:
-        """Copy ``data`` into fixed part buffers (reused, so an upload of any size
-        allocates at most PARTS_IN_FLIGHT + 1 of them); a full one is sent at once."""
+        """Add ``data`` to the part being filled, which is sent as soon as it is full. The
+        first part's buffer grows with what arrives (a small upload holds only its own
+        bytes); later ones are PART_SIZE buffers reused from part to part (a new one for
+        each part would be faulted in afresh: a quarter of a million page faults per GiB).
+        At most PARTS_IN_FLIGHT + 1 exist; none is ever copied to be sent."""
         self.size += len(data)
         view = memoryview(data)
         while view:
             if self._buffer is None:
-                self._buffer = self._spare.pop() if self._spare else bytearray(PART_SIZE)
+                first = not self._parts
+                self._buffer = (
+                    self._spare.pop() if self._spare else bytearray(0 if first else PART_SIZE)
+                )
                 self._filled = 0
             piece = view[: PART_SIZE - self._filled]
-            self._buffer[self._filled : self._filled + len(piece)] = piece
-            self._filled += len(piece)
+            end = self._filled + len(piece)
+            self._buffer[self._filled : end] = piece  # appends to a short buffer
+            self._filled = end
             view = view[len(piece) :]
             if self._filled == PART_SIZE:
                 await self._send_part()
 
-    def _take_filled(self) -> bytes | bytearray:
-        """The bytes of the part being filled (the buffer itself when it is full)."""
+    def _take_filled(self) -> bytearray:
+        """The part being filled, cut to what it holds (the last part: not reused)."""
         buffer, filled = self._buffer, self._filled
         self._buffer, self._filled = None, 0
         if buffer is None:
-            return b""
-        if filled == PART_SIZE:
-            return buffer
-        self._spare.append(buffer)
-        return bytes(memoryview(buffer)[:filled])
+            return bytearray()
+        del buffer[filled:]
+        return buffer
 
     async def _send_part(self) -> None:
         if self._upload_id is None:
@@ -215,12 +220,12 @@ class BlobWriter(Writer):
         loop = asyncio.get_running_loop()
         self._parts.append(loop.run_in_executor(_parts, self._upload_part, number, data))
 
-    def _upload_part(self, number: int, data: bytes | bytearray) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         answer = self.bucket.call(
             "upload_part", Key=self.object_key, UploadId=self._upload_id, PartNumber=number,
             Body=data,
         )  # fmt: skip
-        if isinstance(data, bytearray):
+        if len(data) == PART_SIZE:
             self._spare.append(data)  # sent: free for the next part
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
