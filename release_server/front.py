@@ -40,6 +40,8 @@ Refused = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class Front:
+    """The layer described above, around ``app`` (the router)."""
+
     def __init__(
         self,
         app: ASGIApp,
