@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -203,12 +204,16 @@ def test_download_count_is_real(server: ServerProcess) -> None:
 
 def test_download_counts_written_at_a_graceful_stop(start_server) -> None:
     """Counts wait half a second in memory; a SIGTERM right after the downloads still
-    writes them (two workers: engines end worker processes without running atexit)."""
+    writes them, and every request's access line (two workers: engines end worker
+    processes without running atexit)."""
     first = start_server(args=["--workers", "2"])
     first.upload("counted.bin", b"c" * 1000)
     for _ in range(4):
         assert requests.get(f"{first.url}/assets/counted.bin", timeout=10).status_code == 200
     assert first.stop() == 0
+    logged = [json.loads(line) for line in first.lines if line.startswith("{")]
+    requested = [(e["method"], e["path"]) for e in logged if e.get("msg") == "request"]
+    assert requested.count(("GET", "/assets/counted.bin")) == 4
     second = start_server(storage=first.storage)
     asset = requests.get(f"{second.url}/latest", timeout=10).json()["assets"][0]
     assert asset["download_count"] == 4
