@@ -63,16 +63,16 @@ async def refusal(request: Request, exc: Exception) -> Response:
     return response
 
 
+#: How an HTTPError and an HTTPException are answered, inside an endpoint (Starlette's
+#: wrapper of each reads them from the scope) or outside one (the front).
+HANDLERS: dict[type[Exception], Refused] = {HTTPError: refusal, HTTPException: http_error}
+EXCEPTION_HANDLERS: tuple[dict[type[Exception], Refused], dict[int, Refused]] = (HANDLERS, {})
+
+
 async def refused(request: Request, exc: Exception) -> Response:
     """The answer to an HTTPError or HTTPException raised outside an endpoint."""
-    return await (refusal if isinstance(exc, HTTPError) else http_error)(request, exc)
-
-
-#: The handlers each endpoint's own Starlette wrapper looks up in the scope.
-EXCEPTION_HANDLERS: tuple[dict[type[Exception], Refused], dict[int, Refused]] = (
-    {HTTPError: refusal, HTTPException: http_error},
-    {},
-)
+    handler = next(handler for kind, handler in HANDLERS.items() if isinstance(exc, kind))
+    return await handler(request, exc)
 
 
 class App:

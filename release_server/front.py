@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -69,21 +68,20 @@ class Front:
         routed = origin_form(scope)
         status = 0
         sent = 0
-        length = b"0"
+        headers: list[tuple[bytes, bytes]] = []
 
         async def send_front(message: Message) -> None:
-            nonlocal status, sent, length
+            nonlocal status, sent, headers
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
                 headers = secured(message.get("headers", ()))
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
-                length = dict(headers).get(b"content-length", b"0")
             elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
             elif kind == "http.response.pathsend":  # a whole file, sent by the engine
-                sent += int(length)
+                sent += int(dict(headers).get(b"content-length", b"0"))
             await send(message)
 
         try:
@@ -99,16 +97,16 @@ class Front:
                 response = await self.refused(Request(routed, receive), refused)
                 await response(routed, receive, send_front)
         except Cancelled as problem:
-            await self._fail(problem, routed, None if status else send_front)
+            await self._fail(problem, routed["path"], rid, None if status else send_front)
             raise
         except Exception as problem:
-            await self._fail(problem, routed, None if status else send_front)
+            await self._fail(problem, routed["path"], rid, None if status else send_front)
         finally:
             seconds = time.perf_counter() - started
             route = getattr(routed.get("route"), "path", "unmatched")
             self.observe(scope["method"], route, status or 500, sent, seconds)
             log_request(access_fields(scope, status or 500, sent, seconds, self.trust_proxy))
 
-    async def _fail(self, problem: BaseException, scope: Scope, send: Send | None) -> None:
-        fields: dict[str, Any] = {"path": scope["path"], "request_id": scope["state"]["request_id"]}
+    async def _fail(self, problem: BaseException, path: str, rid: str, send: Send | None) -> None:
+        fields: dict[str, object] = {"path": path, "request_id": rid}
         await fail(problem, self.storage_problem, fields, send)

@@ -27,6 +27,16 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
+def head(when: datetime, level: str, message: str, logger: str) -> dict[str, object]:
+    """The fields every line begins with."""
+    return {
+        "ts": when.isoformat(timespec="milliseconds"),
+        "level": level,
+        "msg": message,
+        "logger": logger,
+    }
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, msg, logger, and any ``extra`` fields."""
 
@@ -49,12 +59,8 @@ class JsonFormatter(logging.Formatter):
         self.secrets = tuple(sorted(forms | set(self.secrets), key=len, reverse=True))
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-            "logger": record.name,
-        }
+        when = datetime.fromtimestamp(record.created, UTC)
+        entry = head(when, record.levelname.lower(), record.getMessage(), record.name)
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         fields = entry.pop("fields", None)
         if isinstance(fields, dict):
@@ -195,9 +201,9 @@ def log_request(fields: dict[str, object]) -> None:
     ):
         _log(access_logger, logging.INFO, "request", fields)
         return
-    now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    entry = {"ts": now, "level": "info", "msg": "request", "logger": access_logger.name}
-    handler.write_soon(handler.formatter.line({**entry, **fields}) + handler.terminator)
+    entry = head(datetime.now(UTC), "info", "request", access_logger.name)
+    entry.update(fields)
+    handler.write_soon(handler.formatter.line(entry) + handler.terminator)
 
 
 def request_id(scope: Scope) -> str:

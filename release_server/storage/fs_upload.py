@@ -38,7 +38,7 @@ def start_writeback() -> Callable[[int, int, int], object] | None:
     import ctypes  # here: not every start-up needs it
 
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = ctypes.CDLL(None).sync_file_range
     except (OSError, AttributeError):
         return None
     function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
@@ -83,8 +83,7 @@ class TempFile(Writer):
                 raise disk_error(error) from error
             self.written += len(data)
             pending = self.written - self.written_back
-            writeback = start_writeback()
-            if pending >= WRITEBACK_EVERY and writeback is not None:
+            if pending >= WRITEBACK_EVERY and (writeback := start_writeback()) is not None:
                 writeback(self.fd, self.written_back, pending)  # errors: the fsync tells
                 self.written_back = self.written
 
